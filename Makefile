@@ -1,0 +1,31 @@
+# The two set-up commands: `make demo` and `make test`. Each runs `setup` first (idempotent).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export OMP_WAIT_POLICY ?= PASSIVE
+
+.PHONY: setup demo test dashboard lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/kdplatform run jobs/quickstart.yaml
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+dashboard: setup
+	$(BIN)/kdplatform dashboard jobs/quickstart.yaml
+
+lint: setup
+	$(BIN)/ruff check kdplatform tests app bench migrations
+
+clean:
+	rm -rf runs $(VENV)

@@ -1,0 +1,182 @@
+"""`kdplatform`: a thin command line over the library.
+
+    kdplatform validate jobs/quickstart.yaml
+    kdplatform plan jobs/quickstart.yaml
+    kdplatform run jobs/quickstart.yaml [--workdir DIR]
+    kdplatform sql "select * from memorization_rates" [--job JOB | --db URL] [--format table|csv|parquet]
+    kdplatform db upgrade [--job JOB | --db URL]
+    kdplatform dashboard [JOB]
+
+Exit codes: 0 success, 1 a failure while running, 2 bad input (spec, query, database URL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import kdplatform  # noqa: F401  (sets thread policy before torch loads)
+from kdplatform.spec import JobSpec, SpecError, load_spec
+
+
+def _workdir(spec: JobSpec, override: str | None) -> Path:
+    return Path(override or spec.workdir or Path("runs") / spec.name)
+
+
+def _db_url(args) -> str:
+    from kdplatform.store.db import default_url
+
+    if getattr(args, "db", None):
+        return args.db
+    job = getattr(args, "job", None) or "jobs/quickstart.yaml"
+    spec = load_spec(job)
+    return spec.database_url or default_url(_workdir(spec, getattr(args, "workdir", None)))
+
+
+def cmd_validate(args) -> int:
+    spec = load_spec(args.job)
+    from kdplatform.pipeline import plan
+
+    print(f"{args.job}: valid job spec {spec.name!r}, {len(plan(spec).stages)} stages")
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from kdplatform.pipeline import plan
+
+    spec = load_spec(args.job)
+    p = plan(spec)
+    for st in p.stages:
+        deps = ", ".join(st.deps) or "-"
+        print(f"{st.key:45s} {st.kind:6s} hash {p.hashes[st.key]}  after: {deps}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from kdplatform.pipeline import JobRunner
+
+    spec = load_spec(args.job)
+    workdir = _workdir(spec, args.workdir)
+    runner = JobRunner(spec, workdir, database_url=args.db)
+    runner.run()
+    rates = runner.rates()
+    print(
+        "\nMemorization rates (discoverable, "
+        f"{spec.data.prefix_len}-token prefix, {spec.data.seq_len - spec.data.prefix_len}-token suffix):"
+    )
+    print(rates.to_string(index=False))
+    print(f"\ndatabase: {runner.database_url}")
+    print(f"mlflow:   {runner.tracking_uri}  (mlflow ui --backend-store-uri {runner.tracking_uri})")
+    print(f'query:    kdplatform sql --job {args.job} "select * from memorization_rates"')
+    return 0
+
+
+def cmd_sql(args) -> int:
+    from kdplatform.sql import QueryRefused, run_readonly
+
+    try:
+        df = run_readonly(_db_url(args), args.query, max_rows=args.max_rows, timeout_s=args.timeout)
+    except QueryRefused as e:
+        print(f"refused: {e}", file=sys.stderr)
+        return 2
+    if args.format == "csv":
+        df.to_csv(sys.stdout, index=False)
+    elif args.format == "parquet":
+        if not args.output:
+            print("--format parquet needs --output FILE", file=sys.stderr)
+            return 2
+        df.to_parquet(args.output, index=False)
+    else:
+        print(df.to_string(index=False) if len(df) else "(no rows)")
+    if df.attrs.get("truncated"):
+        print(f"(showing the first {args.max_rows} rows; raise --max-rows for more)", file=sys.stderr)
+    return 0
+
+
+def cmd_db(args) -> int:
+    from kdplatform.store import db
+
+    engine = db.make_engine(_db_url(args))
+    if args.action == "upgrade":
+        db.upgrade(engine)
+    print(f"{engine.url}: schema revision {db.current_revision(engine)} (head {db.head_revision()})")
+    return 0
+
+
+def cmd_dashboard(args) -> int:
+    import subprocess
+
+    app = Path(__file__).resolve().parents[1] / "app" / "Home.py"
+    url = _db_url(args)
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.address",
+        args.address,
+        "--server.headless",
+        "true",
+        "--",
+        "--db",
+        url,
+    ]
+    print(f"dashboard on http://{args.address}:8501 over {url}")
+    return subprocess.call(cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kdplatform", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, fn, help_ in [
+        ("validate", cmd_validate, "check a job spec"),
+        ("plan", cmd_plan, "show stages"),
+        ("run", cmd_run, "run a job (skips finished stages)"),
+    ]:
+        sp = sub.add_parser(name, help=help_)
+        sp.add_argument("job")
+        sp.add_argument("--workdir", help="override the job's workdir")
+        sp.add_argument("--db", help="override the job's database URL")
+        sp.set_defaults(fn=fn)
+    sp = sub.add_parser("sql", help="run a read-only query")
+    sp.add_argument("query")
+    sp.add_argument("--job", help="job file whose database to query (default jobs/quickstart.yaml)")
+    sp.add_argument("--workdir")
+    sp.add_argument("--db", help="database URL")
+    sp.add_argument("--format", choices=["table", "csv", "parquet"], default="table")
+    sp.add_argument("--output", help="file for --format parquet")
+    sp.add_argument("--max-rows", type=int, default=10_000)
+    sp.add_argument("--timeout", type=float, default=30.0)
+    sp.set_defaults(fn=cmd_sql)
+    sp = sub.add_parser("db", help="database schema")
+    sp.add_argument("action", choices=["upgrade", "current"])
+    sp.add_argument("--job")
+    sp.add_argument("--workdir")
+    sp.add_argument("--db")
+    sp.set_defaults(fn=cmd_db)
+    sp = sub.add_parser("dashboard", help="open the Streamlit dashboard")
+    sp.add_argument("job", nargs="?")
+    sp.add_argument("--workdir")
+    sp.add_argument("--db")
+    sp.add_argument("--address", default="localhost", help="bind address (a team server: 0.0.0.0)")
+    sp.set_defaults(fn=cmd_dashboard)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from kdplatform.store.db import DatabaseError
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (SpecError, DatabaseError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

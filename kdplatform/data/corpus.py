@@ -1,0 +1,127 @@
+"""Text sources: the offline built-in corpus, a hub dataset, or local files.
+
+The built-in corpus is real human-written English that every fresh machine has without downloads: the
+docstrings of the Python standard library (read with `ast`, so nothing is imported) and the licence texts
+Debian ships in /usr/share/common-licenses. Its exact content depends on the Python version, which the
+dataset row records through its digest.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import random
+import sysconfig
+from collections.abc import Iterator
+from pathlib import Path
+
+MIN_DOC_CHARS = 200
+LICENSE_DIR = Path("/usr/share/common-licenses")
+_SKIP_PARTS = {"test", "tests", "idlelib", "site-packages", "lib2to3", "turtledemo", "__pycache__"}
+
+
+def _stdlib_docstrings() -> Iterator[str]:
+    root = Path(sysconfig.get_paths()["stdlib"])
+    for path in sorted(root.rglob("*.py")):
+        if _SKIP_PARTS.intersection(path.relative_to(root).parts):
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, OSError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                doc = ast.get_docstring(node)
+                if doc and len(doc) >= MIN_DOC_CHARS:
+                    yield doc
+
+
+def _license_texts() -> Iterator[str]:
+    if not LICENSE_DIR.is_dir():
+        return
+    for path in sorted(LICENSE_DIR.iterdir()):
+        if path.is_file() and not path.is_symlink():
+            try:
+                yield path.read_text(encoding="utf-8")
+            except (UnicodeDecodeError, OSError):
+                continue
+
+
+def builtin_documents() -> list[str]:
+    """Every document of the offline corpus, in a stable order, exact duplicates removed."""
+    seen: set[str] = set()
+    docs = []
+    for doc in (*_stdlib_docstrings(), *_license_texts()):
+        if doc not in seen:
+            seen.add(doc)
+            docs.append(doc)
+    return docs
+
+
+def _file_documents(path: Path, text_field: str) -> list[str]:
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    if not files:
+        raise FileNotFoundError(f"files:{path}: no files found")
+    docs: list[str] = []
+    for f in files:
+        suffix = f.suffix.lower()
+        if suffix == ".txt":
+            docs.append(f.read_text(encoding="utf-8"))
+        elif suffix == ".jsonl":
+            with f.open(encoding="utf-8") as fh:
+                for lineno, line in enumerate(fh, 1):
+                    if line.strip():
+                        row = json.loads(line)
+                        if text_field not in row:
+                            raise KeyError(f"{f}:{lineno}: no field {text_field!r} (set data.text_field)")
+                        docs.append(row[text_field])
+        elif suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(f, columns=[text_field])
+            docs.extend(str(t) for t in table.column(text_field).to_pylist() if t)
+        elif path.is_file():
+            raise ValueError(f"{f}: unsupported file type {suffix!r}; use .txt, .jsonl or .parquet")
+    return docs
+
+
+def _hf_documents(name: str, config: str | None, split: str, text_field: str, max_chars: int) -> list[str]:
+    from datasets import load_dataset
+
+    ds = load_dataset(name, config, split=split, streaming=True)
+    docs, total = [], 0
+    for row in ds:
+        text = row[text_field]
+        docs.append(text)
+        total += len(text)
+        if total >= max_chars:
+            break
+    return docs
+
+
+def load_documents(
+    source: str,
+    *,
+    hf_config: str | None = None,
+    split: str = "train",
+    text_field: str = "text",
+    max_chars: int = 20_000_000,
+    seed: int = 0,
+) -> list[str]:
+    """The documents of a source, shuffled by `seed`, capped at about `max_chars` characters."""
+    if source == "builtin":
+        docs = builtin_documents()
+    elif source.startswith("files:"):
+        docs = _file_documents(Path(source.removeprefix("files:")), text_field)
+    elif source.startswith("hf:"):
+        docs = _hf_documents(source.removeprefix("hf:"), hf_config, split, text_field, max_chars)
+    else:
+        raise ValueError(f"unknown data source {source!r}")
+    random.Random(seed).shuffle(docs)
+    out, total = [], 0
+    for d in docs:
+        if total >= max_chars:
+            break
+        out.append(d)
+        total += len(d)
+    return out

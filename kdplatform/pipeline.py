@@ -1,0 +1,500 @@
+"""Plan a job into stages and run them: data, training runs by role, memorization scans.
+
+Each stage is a run: a `runs` row (status, config, timings, lineage) and a nested MLflow run. Its
+identity is a content hash of its config and its inputs' hashes, so a finished stage is skipped on rerun,
+and a changed config reruns that stage and what depends on it. A stage's rows and its `done` status are
+committed in one transaction; files are written beside their final name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from kdplatform.spec import JobSpec, RoleSpec, hash_config
+from kdplatform.store import db
+from kdplatform.store.schema import Checkpoint, Dataset, Job, Model, Run, RunInput
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stage:
+    key: str
+    kind: str
+    """data | train | scan"""
+    config: dict[str, Any]
+    deps: tuple[str, ...] = ()
+    role: str | None = None
+    seed: int | None = None
+    temperature: float | None = None
+    objective: str | None = None
+
+
+@dataclass
+class Plan:
+    stages: list[Stage]
+    hashes: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for st in self.stages:
+            self.hashes[st.key] = hash_config(
+                {"config": st.config, "deps": [self.hashes[d] for d in st.deps]}
+            )
+
+    def get(self, key: str) -> Stage:
+        return next(s for s in self.stages if s.key == key)
+
+
+def _fmt_t(t: float) -> str:
+    return f"{t:g}"
+
+
+def plan(spec: JobSpec) -> Plan:
+    """The stage DAG of a job, in an order where every stage follows its inputs."""
+    stages = [Stage("data", "data", spec.data.model_dump(mode="json"))]
+
+    def train(key: str, role: str, rs: RoleSpec, seed: int, deps: tuple[str, ...] = ("data",), **kw) -> None:
+        cfg = {
+            "model": rs.model.model_dump(mode="json"),
+            "train": rs.train.model_dump(mode="json"),
+            "seed": seed,
+        }
+        cfg.update({k: v for k, v in kw.items() if v is not None})
+        stages.append(Stage(key, "train", cfg, deps, role, seed, kw.get("temperature"), kw.get("objective")))
+        stages.append(
+            Stage(
+                f"scan/{key}",
+                "scan",
+                spec.scan.model_dump(mode="json"),
+                (key, "data"),
+                role,
+                seed,
+                kw.get("temperature"),
+                kw.get("objective"),
+            )
+        )
+
+    train("train/teacher", "teacher", spec.teacher, spec.seeds[0])
+    for seed in spec.seeds:
+        train(f"train/baseline/s{seed}", "baseline", spec.baseline, seed)
+    d = spec.student.distill
+    for seed in spec.seeds:
+        for objective in d.objective:
+            for t in d.temperature:
+                train(
+                    f"train/student/s{seed}/{objective}/T{_fmt_t(t)}",
+                    "student",
+                    spec.student,
+                    seed,
+                    ("data", "train/teacher"),
+                    objective=objective,
+                    temperature=t,
+                    alpha=d.alpha,
+                )
+    return Plan(stages)
+
+
+class JobRunner:
+    """Runs a job's plan against one database and one MLflow store."""
+
+    def __init__(
+        self,
+        spec: JobSpec,
+        workdir: Path,
+        *,
+        database_url: str | None = None,
+        tracking_uri: str | None = None,
+        echo: Callable[[str], None] = print,
+    ):
+        from kdplatform.tracking import Tracker, default_tracking_uri
+
+        self.spec = spec
+        self.workdir = Path(workdir).resolve()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.database_url = database_url or spec.database_url or db.default_url(self.workdir)
+        self.engine = db.make_engine(self.database_url)
+        db.upgrade(self.engine)
+        self.tracking_uri = tracking_uri or spec.mlflow_tracking_uri or default_tracking_uri(self.workdir)
+        self.tracker = Tracker(self.tracking_uri, f"kdp-{spec.name}")
+        self.plan = plan(spec)
+        self.echo = echo
+        self.job_id, self.job_mlflow_id = self._job_row()
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def _job_row(self) -> tuple[int, str]:
+        spec_json = json.dumps(self.spec.model_dump(mode="json"), sort_keys=True)
+        with self._session() as s, s.begin():
+            job = s.scalar(select(Job).where(Job.name == self.spec.name))
+            mlflow_id = self.tracker.job_run(
+                self.spec.name, job.mlflow_run_id if job else None, {"spec_hash": self.spec.content_hash()}
+            )
+            if job is None:
+                job = Job(
+                    name=self.spec.name,
+                    spec=spec_json,
+                    spec_hash=self.spec.content_hash(),
+                    workdir=str(self.workdir),
+                    mlflow_run_id=mlflow_id,
+                    created_at=_now(),
+                )
+                s.add(job)
+            else:
+                job.spec, job.spec_hash, job.mlflow_run_id = spec_json, self.spec.content_hash(), mlflow_id
+            s.flush()
+            return job.id, mlflow_id
+
+    # ----------------------------------------------------------------------------------------- running
+    def run(self) -> None:
+        for stage in self.plan.stages:
+            run = self._run_row(stage.key)
+            h = self.plan.hashes[stage.key]
+            if run is not None and run.status == "done" and run.config_hash == h:
+                self.echo(f"[skip] {stage.key} (done)")
+                continue
+            self.echo(f"[run ] {stage.key}")
+            self._execute(stage, h)
+
+    def _run_row(self, key: str) -> Run | None:
+        with self._session() as s:
+            return s.scalar(select(Run).where(Run.job_id == self.job_id, Run.stage_key == key))
+
+    def _start(self, stage: Stage, h: str) -> int:
+        """Mark the stage running and clear what an earlier attempt left, in one committed transaction."""
+        with self._session() as s, s.begin():
+            run = s.scalar(select(Run).where(Run.job_id == self.job_id, Run.stage_key == stage.key))
+            if run is None:
+                run = Run(
+                    job_id=self.job_id,
+                    stage_key=stage.key,
+                    kind=stage.kind,
+                    config="{}",
+                    config_hash=h,
+                    status="running",
+                )
+                s.add(run)
+            run.kind, run.role, run.seed = stage.kind, stage.role, stage.seed
+            run.temperature, run.objective = stage.temperature, stage.objective
+            run.config, run.config_hash, run.status = json.dumps(stage.config, sort_keys=True), h, "running"
+            run.started_at, run.finished_at, run.error = _now(), None, None
+            s.flush()
+            conn = s.connection()
+            for table in ("scan_results", "example_kld", "greedy_continuations"):
+                db.delete_rows(conn, table, scan_run_id=run.id)
+            for table in ("checkpoints", "run_inputs"):
+                db.delete_rows(conn, table, run_id=run.id)
+            return run.id
+
+    def _execute(self, stage: Stage, h: str) -> None:
+        run_id = self._start(stage, h)
+        tags = {
+            "kdp.stage_key": stage.key,
+            "kdp.kind": stage.kind,
+            "kdp.role": stage.role or "",
+            "kdp.run_id": str(run_id),
+        }
+        for dep in stage.deps:
+            dep_run = self._run_row(dep)
+            if dep_run is not None and dep_run.mlflow_run_id:
+                tags[f"kdp.input.{dep.split('/')[1] if '/' in dep else dep}"] = dep_run.mlflow_run_id
+        try:
+            with self.tracker.stage(
+                self.job_mlflow_id, stage.key, stage.config | {"config_hash": h}, tags
+            ) as mid:
+                with self._session() as s, s.begin():
+                    s.get(Run, run_id).mlflow_run_id = mid
+                handler = {"data": self._data, "train": self._train, "scan": self._scan}[stage.kind]
+                handler(stage, run_id, mid)
+        except BaseException as e:
+            with self._session() as s, s.begin():
+                run = s.get(Run, run_id)
+                run.status, run.error, run.finished_at = "failed", f"{type(e).__name__}: {e}", _now()
+            raise
+
+    def _finish(self, s: Session, run_id: int) -> None:
+        run = s.get(Run, run_id)
+        run.status, run.finished_at = "done", _now()
+        run.seconds = (run.finished_at - run.started_at).total_seconds()
+
+    # ------------------------------------------------------------------------------------------- data
+    def dataset(self) -> Dataset:
+        run = self._run_row("data")
+        with self._session() as s:
+            return s.get(Dataset, run.dataset_id)
+
+    def _data(self, stage: Stage, run_id: int, mlflow_id: str) -> None:
+        from kdplatform.data.corpus import load_documents
+        from kdplatform.data.examples import (
+            example_texts,
+            load_tokenizer,
+            make_windows,
+            split_examples,
+            train_tokenizer,
+        )
+
+        d = self.spec.data
+        out = self.workdir / "data" / self.plan.hashes[stage.key]
+        tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
+        tmp.mkdir(parents=True, exist_ok=True)
+        docs = load_documents(
+            d.source,
+            hf_config=d.hf_config,
+            split=d.split,
+            text_field=d.text_field,
+            max_chars=d.max_corpus_chars,
+            seed=d.seed,
+        )
+        if d.tokenizer.name:
+            tok = load_tokenizer(d.tokenizer.name, d.tokenizer.revision)
+            tok.save_pretrained(tmp / "tokenizer")
+        else:
+            tok = train_tokenizer(docs, d.tokenizer.vocab_size, tmp / "tokenizer")
+        windows = make_windows(docs, tok, d.seq_len, d.num_examples + d.val_examples)
+        train, val = split_examples(windows, d.num_examples, d.val_examples)
+        train.write(tmp / "train.parquet")
+        val.write(tmp / "val.parquet")
+        digest = hash_config(
+            {
+                "train": _digest(train.tokens),
+                "val": _digest(val.tokens),
+                "tokenizer": d.tokenizer.name or f"bpe{d.tokenizer.vocab_size}",
+            }
+        )
+        if out.exists():
+            import shutil
+
+            shutil.rmtree(out)
+        tmp.rename(out)
+        rows = pa.concat_tables(
+            [example_texts(train, tok, d.prefix_len, "train"), example_texts(val, tok, d.prefix_len, "val")]
+        )
+        with self._session() as s, s.begin():
+            ds = s.scalar(select(Dataset).where(Dataset.digest == digest))
+            if ds is None:
+                ds = Dataset(
+                    name=f"{self.spec.name}:{d.source}",
+                    digest=digest,
+                    source=d.source,
+                    tokenizer=d.tokenizer.name or f"bpe-{d.tokenizer.vocab_size}",
+                    vocab_size=len(tok),
+                    seq_len=d.seq_len,
+                    prefix_len=d.prefix_len,
+                    num_train=len(train),
+                    num_val=len(val),
+                    path=str(out),
+                    created_at=_now(),
+                )
+                s.add(ds)
+                s.flush()
+                rows = rows.append_column("dataset_id", pa.array(np.full(rows.num_rows, ds.id), pa.int32()))
+                db.bulk_insert(s.connection(), "examples", rows)
+            else:
+                ds.path = str(out)
+            s.get(Run, run_id).dataset_id = ds.id
+            s.add(RunInput(run_id=run_id, kind="dataset", dataset_id=ds.id))
+            self._finish(s, run_id)
+        self.tracker.log_dataset(mlflow_id, ds.name, str(out), digest)
+        self.tracker.log_metrics(
+            mlflow_id, {"num_train": len(train), "num_val": len(val), "vocab_size": len(tok)}
+        )
+        self.echo(
+            f"       {len(train)} train + {len(val)} val examples of {d.seq_len} tokens, vocab {len(tok)}"
+        )
+
+    def _tokens(self, split: str) -> np.ndarray:
+        from kdplatform.data.examples import Examples
+
+        return Examples.read(Path(self.dataset().path) / f"{split}.parquet").tokens
+
+    def tokenizer(self):
+        from kdplatform.data.examples import load_tokenizer
+
+        return load_tokenizer(Path(self.dataset().path) / "tokenizer")
+
+    # ------------------------------------------------------------------------------------------ train
+    def checkpoint_dir(self, train_key: str) -> Path:
+        return self.workdir / "checkpoints" / train_key.replace("/", "-")
+
+    def _final_checkpoint(self, train_key: str) -> tuple[int, int]:
+        run = self._run_row(train_key)
+        with self._session() as s:
+            ck = s.scalar(select(Checkpoint).where(Checkpoint.run_id == run.id, Checkpoint.is_final))
+            return run.id, ck.id
+
+    def _train(self, stage: Stage, run_id: int, mlflow_id: str) -> None:
+        from kdplatform.models import load_model, load_pretrained, logit_width, n_params
+        from kdplatform.train.loop import KDConfig, train
+
+        rs: RoleSpec = {
+            "teacher": self.spec.teacher,
+            "baseline": self.spec.baseline,
+            "student": self.spec.student,
+        }[stage.role]
+        ds = self.dataset()
+        model = load_model(rs.model, vocab_size=ds.vocab_size, max_positions=ds.seq_len, seed=stage.seed)
+        if model.get_input_embeddings().weight.shape[0] < ds.vocab_size:
+            raise ValueError(
+                f"{stage.key}: model embedding table ({model.get_input_embeddings().weight.shape[0]}) "
+                f"is smaller than the tokenizer's vocabulary ({ds.vocab_size})"
+            )
+        teacher, kd, inputs = None, None, [RunInput(run_id=run_id, kind="dataset", dataset_id=ds.id)]
+        if stage.role == "student":
+            t_run, t_ck = self._final_checkpoint("train/teacher")
+            teacher = load_pretrained(self.checkpoint_dir("train/teacher"))
+            kd = KDConfig(stage.objective, stage.temperature, stage.config.get("alpha", 0.0))
+            inputs.append(RunInput(run_id=run_id, kind="teacher", input_run_id=t_run, checkpoint_id=t_ck))
+        epochs = []
+
+        def on_epoch(e) -> None:
+            epochs.append(e)
+            self.tracker.log_metrics(
+                mlflow_id,
+                {
+                    "train_loss": e.train_loss,
+                    "val_loss": e.val_loss,
+                    "val_ppl": e.val_ppl,
+                    "tokens": e.tokens,
+                },
+                step=e.epoch,
+            )
+
+        out = self.checkpoint_dir(stage.key)
+        res = train(
+            model,
+            self._tokens("train"),
+            self._tokens("val"),
+            rs.train,
+            seed=stage.seed,
+            out_dir=out,
+            teacher=teacher,
+            kd=kd,
+            on_epoch=on_epoch,
+            desc=stage.key,
+        )
+        self.tracker.log_metrics(
+            mlflow_id,
+            {"tokens_per_s": res.tokens / max(res.seconds, 1e-9), "final_val_loss": res.final.val_loss},
+        )
+        with self._session() as s, s.begin():
+            m = Model(
+                name=rs.model.preset or rs.model.name,
+                revision=rs.model.revision,
+                family=model.config.model_type,
+                n_params=n_params(model),
+                logit_width=logit_width(model),
+                config=model.config.to_json_string(),
+            )
+            s.add(m)
+            s.flush()
+            run = s.get(Run, run_id)
+            run.model_id, run.dataset_id = m.id, ds.id
+            for e in epochs:
+                s.add(
+                    Checkpoint(
+                        run_id=run_id,
+                        path=str(out) if e is epochs[-1] else None,
+                        epoch=e.epoch,
+                        step=0,
+                        tokens=e.tokens,
+                        train_loss=e.train_loss,
+                        val_loss=e.val_loss,
+                        val_ppl=e.val_ppl,
+                        is_final=e is epochs[-1],
+                    )
+                )
+            s.add_all(inputs)
+            self._finish(s, run_id)
+        self.echo(
+            f"       val loss {res.final.val_loss:.3f}, ppl {res.final.val_ppl:.1f}, "
+            f"{res.tokens / max(res.seconds, 1e-9):.0f} tok/s"
+        )
+
+    # ------------------------------------------------------------------------------------------- scan
+    def _scan(self, stage: Stage, run_id: int, mlflow_id: str) -> None:
+        import torch
+
+        from kdplatform.memorization import scan
+        from kdplatform.models import load_pretrained
+
+        train_key = stage.deps[0]
+        model_run, ck = self._final_checkpoint(train_key)
+        ds = self.dataset()
+        model = load_pretrained(self.checkpoint_dir(train_key))
+        if torch.cuda.is_available():
+            model = model.cuda()
+        from kdplatform.data.examples import Examples
+
+        ex = Examples.read(Path(ds.path) / "train.parquet")
+        res = scan(model, torch.as_tensor(ex.tokens), ds.prefix_len, batch_size=self.spec.scan.batch_size)
+        n = len(ex)
+        rows = pa.table(
+            {
+                "run_id": pa.array(np.full(n, model_run), pa.int32()),
+                "example_id": pa.array(ex.example_ids, pa.int64()),
+                "dataset_id": pa.array(np.full(n, ds.id), pa.int32()),
+                "scan_run_id": pa.array(np.full(n, run_id), pa.int32()),
+                "memorized": pa.array(res.memorized, pa.bool_()),
+                "match_len": pa.array(res.match_len, pa.int32()),
+                "suffix_logprob": pa.array(res.suffix_logprob, pa.float64()),
+                "suffix_entropy": pa.array(res.suffix_entropy, pa.float64()),
+                "ppl": pa.array(res.ppl, pa.float64()),
+            }
+        )
+        with self._session() as s, s.begin():
+            conn = s.connection()
+            db.bulk_insert(conn, "scan_results", rows)
+            s.add(RunInput(run_id=run_id, kind="dataset", dataset_id=ds.id))
+            s.add(RunInput(run_id=run_id, kind="model", input_run_id=model_run, checkpoint_id=ck))
+            run = s.get(Run, run_id)
+            run.dataset_id = ds.id
+            self._finish(s, run_id)
+        rate = 100.0 * float(np.mean(res.memorized))
+        self.tracker.log_metrics(
+            mlflow_id, {"memorization_rate_pct": rate, "memorized": int(res.memorized.sum())}
+        )
+        model_mlflow = self._run_row(train_key).mlflow_run_id
+        if model_mlflow:
+            self.tracker.log_metrics(model_mlflow, {"memorization_rate_pct": rate})
+        self.echo(f"       memorized {int(res.memorized.sum())}/{n} = {rate:.2f}%")
+
+    # ---------------------------------------------------------------------------------------- results
+    def rates(self):
+        import pandas as pd
+
+        with self.engine.connect() as conn:
+            return pd.read_sql(
+                text(
+                    "SELECT run_id, role, seed, temperature, objective, model_name, examples, memorized, "
+                    "rate_pct FROM memorization_rates WHERE job_id = :j ORDER BY run_id"
+                ),
+                conn,
+                params={"j": self.job_id},
+            )
+
+
+def _digest(arr: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def python_version() -> str:
+    return sys.version.split()[0]

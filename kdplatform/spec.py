@@ -1,0 +1,201 @@
+"""The job spec: one YAML file describes a whole study (data, models by role, training, scans).
+
+Validation happens before anything is written, and every error names the file, the field and the fix,
+so a typo in a week-long job fails in a second instead of after the teacher has trained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+
+PRESETS = ("tiny-teacher", "tiny-student")
+Objective = Literal["forward_kl", "reverse_kl", "jsd"]
+
+
+class SpecError(Exception):
+    """A job spec that cannot run; the message says where and how to fix it."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TokenizerSpec(Strict):
+    """Either a tokenizer by hub name / local path, or a byte-level BPE trained locally on the corpus."""
+
+    name: str | None = None
+    revision: str | None = None
+    vocab_size: PositiveInt = 4096
+    """Size of the locally trained BPE vocabulary (ignored when `name` is given)."""
+
+
+class DataSpec(Strict):
+    source: str = "builtin"
+    """`builtin` (offline English corpus), `hf:NAME` (datasets.load_dataset) or `files:PATH`."""
+    hf_config: str | None = None
+    split: str = "train"
+    text_field: str = "text"
+    num_examples: PositiveInt = 300
+    """Training examples D (after exact-duplicate removal)."""
+    val_examples: PositiveInt = 64
+    """Held-out examples for validation loss and perplexity."""
+    seq_len: PositiveInt = 100
+    prefix_len: PositiveInt = 50
+    """Prefix tokens given to the model; the suffix is seq_len - prefix_len tokens."""
+    max_corpus_chars: PositiveInt = 20_000_000
+    seed: int = 0
+    """Fixes which documents are used and their order."""
+    tokenizer: TokenizerSpec = TokenizerSpec()
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        if v == "builtin" or v.startswith(("hf:", "files:")) and len(v.split(":", 1)[1]) > 0:
+            return v
+        raise ValueError("must be `builtin`, `hf:NAME` or `files:PATH`")
+
+    @model_validator(mode="after")
+    def _lengths(self) -> DataSpec:
+        if self.prefix_len >= self.seq_len:
+            raise ValueError(
+                f"prefix_len ({self.prefix_len}) must be shorter than seq_len ({self.seq_len}): "
+                "the suffix is seq_len - prefix_len tokens"
+            )
+        return self
+
+
+class ModelSpec(Strict):
+    """A tiny preset built from GPTNeoXConfig (offline), or any AutoModelForCausalLM name or local path."""
+
+    preset: str | None = None
+    name: str | None = None
+    revision: str | None = None
+    config: dict[str, Any] = {}
+    """Overrides of the preset's GPTNeoXConfig fields (e.g. num_hidden_layers)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelSpec:
+        if (self.preset is None) == (self.name is None):
+            raise ValueError("give exactly one of `preset` (one of: " + ", ".join(PRESETS) + ") or `name`")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose one of: " + ", ".join(PRESETS))
+        return self
+
+
+class TrainSpec(Strict):
+    epochs: PositiveInt = 10
+    batch_size: PositiveInt = 16
+    lr: PositiveFloat = 1e-3
+    weight_decay: NonNegFloat = 0.0
+    warmup_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    grad_accum: PositiveInt = 1
+    max_grad_norm: PositiveFloat = 1.0
+    bf16: bool = True
+    """bf16 autocast where the hardware supports it (CUDA); ignored on CPU."""
+    max_tokens: PositiveInt | None = None
+    """Stop after this many training tokens (the 'same compute budget' option)."""
+
+
+class DistillSpec(Strict):
+    objective: list[Objective] = ["forward_kl"]
+    temperature: list[PositiveFloat] = [2.0]
+    """Distillation temperatures T; more than one is a sweep."""
+    alpha: Annotated[float, Field(ge=0, le=1)] = 0.0
+    """Weight of cross-entropy mixed into the KD loss: (1 - alpha) * KD + alpha * CE."""
+
+    @field_validator("objective", "temperature")
+    @classmethod
+    def _nonempty(cls, v: list) -> list:
+        if not v:
+            raise ValueError("needs at least one value")
+        return v
+
+
+class RoleSpec(Strict):
+    model: ModelSpec
+    train: TrainSpec = TrainSpec()
+
+
+class StudentSpec(RoleSpec):
+    distill: DistillSpec = DistillSpec()
+
+
+class ScanSpec(Strict):
+    batch_size: PositiveInt | None = None
+    store_greedy_min_match: Annotated[int, Field(ge=0)] | None = None
+    """Store greedy continuations of examples with match_len >= this (None: don't store)."""
+
+
+class JobSpec(Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    workdir: str | None = None
+    """Checkpoints, data and default stores; default runs/<name>, relative to the current directory."""
+    database_url: str | None = None
+    """Any SQLAlchemy URL; default duckdb:///<workdir>/kdp.duckdb."""
+    mlflow_tracking_uri: str | None = None
+    """Default: env MLFLOW_TRACKING_URI, else sqlite:///<workdir>/mlflow.db."""
+    seeds: list[int] = [0]
+    """Seeds for baselines and students (model init and data order); the teacher uses the first."""
+    data: DataSpec = DataSpec()
+    teacher: RoleSpec
+    baseline: RoleSpec
+    student: StudentSpec
+    scan: ScanSpec = ScanSpec()
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("needs at least one seed")
+        if len(set(v)) != len(v):
+            raise ValueError("seeds must be distinct")
+        return v
+
+    def content_hash(self) -> str:
+        return hash_config(self.model_dump(mode="json"))
+
+
+def hash_config(obj: Any) -> str:
+    """Stable short hash of a JSON-able object: the identity of a stage's config."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _format_errors(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: invalid job spec ({err.error_count()} problem(s)):"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key; check its spelling against the README's job spec section"
+        elif e["type"] == "missing":
+            msg = "required field is missing"
+        lines.append(f"  - {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def load_spec(path: str | Path) -> JobSpec:
+    """Read and validate a job file; raises SpecError naming the file and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: no such job file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise SpecError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: a job spec must be a YAML mapping (key: value), got {type(raw).__name__}")
+    try:
+        return JobSpec.model_validate(raw)
+    except ValidationError as e:
+        raise SpecError(_format_errors(path, e)) from None

@@ -1,0 +1,205 @@
+"""Read-only, confined SQL over the study database: the one function behind `kdplatform sql` and the
+dashboard's console.
+
+Two fences: a statement check (one SELECT/WITH query; no writes, attaches, file or network readers,
+extensions or settings) and, on DuckDB, a read-only connection with external access disabled and the
+configuration locked. A timer interrupts queries that run too long; results are capped at `max_rows`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import pandas as pd
+from sqlalchemy.engine import make_url
+
+FORBIDDEN_WORDS = {
+    "insert",
+    "update",
+    "delete",
+    "merge",
+    "upsert",
+    "replace",
+    "truncate",
+    "drop",
+    "create",
+    "alter",
+    "attach",
+    "detach",
+    "copy",
+    "export",
+    "import",
+    "install",
+    "load",
+    "force",
+    "set",
+    "reset",
+    "pragma",
+    "call",
+    "checkpoint",
+    "vacuum",
+    "analyze",
+    "grant",
+    "revoke",
+    "begin",
+    "commit",
+    "rollback",
+    "use",
+    "lock",
+    "listen",
+    "notify",
+    "prepare",
+    "execute",
+    "deallocate",
+    "do",
+    "comment",
+    "refresh",
+    "secret",
+    "into",
+}
+FORBIDDEN_FUNCTIONS = re.compile(
+    r"\b(read_\w+|\w*_scan|glob|parquet_\w+|sniff_csv|json_\w*_read|from_json_file|duckdb_secrets|"
+    r"pg_read_\w+|pg_ls_dir|pg_stat_file|lo_\w+|dblink\w*|query_table|query|current_setting|set_config|"
+    r"getvariable|setvariable|sqlite_\w+|postgres_\w+|mysql_\w+|iceberg_\w+|delta_\w+|httpfs\w*|"
+    r"pg_sleep\w*|load_extension|write_\w+)\s*\(",
+    re.IGNORECASE,
+)
+ALLOWED_START = re.compile(
+    r"^\s*\(*\s*(select|with|values|from|table|describe|summarize|show)\b", re.IGNORECASE
+)
+
+
+class QueryRefused(Exception):
+    """A query the console will not run; the message says why, for the user."""
+
+
+def _strip(query: str) -> str:
+    """The query with comments removed and string literals blanked, so checks see only SQL words."""
+    out, i, n = [], 0, len(query)
+    while i < n:
+        c = query[i]
+        if query.startswith("--", i):
+            j = query.find("\n", i)
+            i = n if j < 0 else j
+        elif query.startswith("/*", i):
+            j = query.find("*/", i + 2)
+            if j < 0:
+                raise QueryRefused("unterminated /* comment")
+            i = j + 2
+            out.append(" ")
+        elif c in "'\"":
+            j = i + 1
+            while True:
+                j = query.find(c, j)
+                if j < 0:
+                    raise QueryRefused("unterminated quoted string")
+                if query.startswith(c * 2, j):
+                    j += 2
+                    continue
+                break
+            out.append("''" if c == "'" else '"q"')
+            i = j + 1
+        elif c == "$" and re.match(r"\$\w*\$", query[i:]):
+            raise QueryRefused("dollar-quoted strings are not allowed")
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def check_query(query: str) -> str:
+    """Raise QueryRefused unless `query` is a single read-only SELECT; return it without a trailing ';'."""
+    if not query or not query.strip():
+        raise QueryRefused("empty query: write a SELECT over the documented views and tables")
+    bare = _strip(query).strip()
+    while bare.endswith(";"):
+        bare = bare[:-1].rstrip()
+    if ";" in bare:
+        raise QueryRefused("only one statement is allowed; remove the ';' between statements")
+    if not ALLOWED_START.match(bare):
+        raise QueryRefused("only SELECT queries are allowed (start with SELECT or WITH)")
+    words = {w.lower() for w in re.findall(r"[A-Za-z_]+", bare)}
+    bad = sorted(words & FORBIDDEN_WORDS)
+    if bad:
+        raise QueryRefused(f"read-only console: {', '.join(w.upper() for w in bad)} is not allowed")
+    m = FORBIDDEN_FUNCTIONS.search(bare)
+    if m:
+        raise QueryRefused(f"{m.group(1)}() reads files, the network or settings and is not allowed here")
+    if re.search(r"\bfrom\s+''", bare, re.IGNORECASE) or re.search(r"\bjoin\s+''", bare, re.IGNORECASE):
+        raise QueryRefused("reading files by path is not allowed; query the documented views and tables")
+    return query.strip().rstrip(";").strip()
+
+
+def _duckdb_connect(path: str, retries: int = 20):
+    import duckdb
+
+    config = {
+        "enable_external_access": False,
+        "autoload_known_extensions": False,
+        "autoinstall_known_extensions": False,
+    }
+    delay = 0.05
+    for attempt in range(retries):
+        try:
+            conn = duckdb.connect(path, read_only=True, config=config)
+            conn.execute("SET lock_configuration = true")
+            return conn
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower() or attempt == retries - 1:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    raise AssertionError("unreachable")
+
+
+def run_readonly(url: str, query: str, *, max_rows: int = 10_000, timeout_s: float = 30.0) -> pd.DataFrame:
+    """Run one read-only query and return at most `max_rows` rows (df.attrs['truncated'] says if cut)."""
+    sql = check_query(query)
+    u = make_url(url)
+    if u.get_backend_name() == "duckdb":
+        if not u.database or u.database == ":memory:":
+            raise QueryRefused("the console needs a database file")
+        conn = _duckdb_connect(u.database)
+        timer = threading.Timer(timeout_s, conn.interrupt)
+        timer.start()
+        try:
+            cur = conn.execute(sql)
+            cols = [d[0] for d in cur.description] if cur.description else []
+            rows = cur.fetchmany(max_rows + 1)
+        except Exception as e:
+            if not timer.is_alive():
+                raise QueryRefused(
+                    f"query ran longer than the {timeout_s:g} s limit and was stopped"
+                ) from None
+            raise QueryRefused(f"query failed: {e}") from None
+        finally:
+            timer.cancel()
+            conn.close()
+    else:
+        from sqlalchemy import text
+
+        from kdplatform.store.db import make_engine
+
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn:
+                if engine.dialect.name == "postgresql":
+                    conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
+                try:
+                    res = conn.execute(text(sql))
+                    cols = list(res.keys())
+                    rows = res.fetchmany(max_rows + 1)
+                except Exception as e:
+                    if "statement timeout" in str(e):
+                        raise QueryRefused(f"query ran longer than the {timeout_s:g} s limit") from None
+                    raise QueryRefused(f"query failed: {e}") from None
+                finally:
+                    conn.rollback()
+        finally:
+            engine.dispose()
+    df = pd.DataFrame([tuple(r) for r in rows[:max_rows]], columns=cols)
+    df.attrs["truncated"] = len(rows) > max_rows
+    return df

@@ -1,0 +1,137 @@
+"""The one place that builds SQL engines, migrates schemas and moves bulk rows.
+
+Per-example data arrives as Arrow tables and goes in with one statement per table inside the caller's
+transaction (DuckDB scans the Arrow table directly), so a stage's rows and its status commit together.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+class DatabaseError(Exception):
+    """A database that cannot be used; the message says which URL and what to do."""
+
+
+def default_url(workdir: Path) -> str:
+    return f"duckdb:///{Path(workdir).resolve() / 'kdp.duckdb'}"
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    try:
+        u = make_url(url)
+    except Exception as e:
+        raise DatabaseError(f"database URL {url!r} is not a valid SQLAlchemy URL: {e}") from None
+    kwargs: dict = {}
+    if u.get_backend_name() == "duckdb":
+        if u.database and u.database != ":memory:":
+            if read_only and not Path(u.database).exists():
+                raise DatabaseError(f"no database at {u.database}; run a job first (kdplatform run JOB)")
+            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        if read_only:
+            kwargs["connect_args"] = {"read_only": True}
+        # DuckDB lets one process hold a file: open it per transaction so readers (the dashboard,
+        # `kdplatform sql`) get in between a running job's stages.
+        kwargs["poolclass"] = NullPool
+    try:
+        return create_engine(u, **kwargs)
+    except Exception as e:
+        raise DatabaseError(f"cannot open database {url!r}: {e}") from None
+
+
+def is_duckdb(conn_or_engine: Connection | Engine) -> bool:
+    return conn_or_engine.dialect.name == "duckdb"
+
+
+def _alembic_config(connection: Connection):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return _current(conn)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision`; refuses a database made by newer code than this."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    try:
+        with engine.begin() as conn:
+            cfg = _alembic_config(conn)
+            current = _current(conn)
+            known = {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}
+            if current is not None and current not in known:
+                raise DatabaseError(
+                    f"database {engine.url} is at schema revision {current}, which this version of "
+                    "kdplatform does not know (it was written by newer code); upgrade kdplatform"
+                )
+            command.upgrade(cfg, revision)
+    except SQLAlchemyError as e:
+        raise DatabaseError(f"cannot migrate database {engine.url}: {e}") from None
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
+    with engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), revision)
+
+
+def _current(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def table_names(engine: Engine) -> list[str]:
+    return inspect(engine).get_table_names()
+
+
+def bulk_insert(conn: Connection, table: str, rows: pa.Table) -> int:
+    """Insert an Arrow table's rows into `table` (columns matched by name) in the caller's transaction."""
+    if rows.num_rows == 0:
+        return 0
+    if is_duckdb(conn):
+        raw = conn.connection.driver_connection
+        name = f"_kdp_bulk_{id(rows)}"
+        raw.register(name, rows)
+        try:
+            cols = ", ".join(f'"{c}"' for c in rows.column_names)
+            conn.exec_driver_sql(f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM {name}')
+        finally:
+            raw.unregister(name)
+    else:
+        from sqlalchemy import MetaData, Table
+
+        tbl = Table(table, MetaData(), autoload_with=conn)
+        conn.execute(tbl.insert(), rows.to_pylist())
+    return rows.num_rows
+
+
+def delete_rows(conn: Connection, table: str, **where: int) -> None:
+    cond = " AND ".join(f"{k} = :{k}" for k in where)
+    conn.execute(text(f'DELETE FROM "{table}" WHERE {cond}'), where)

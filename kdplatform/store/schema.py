@@ -1,0 +1,192 @@
+"""The SQL schema: SQLAlchemy 2 typed ORM, portable between DuckDB and PostgreSQL.
+
+Small tables (jobs, runs, lineage, checkpoints) go through the ORM; per-example tables (examples,
+scan_results, example_kld) are filled in bulk from Arrow (see db.bulk_insert), never row by row.
+Ids come from explicit sequences because DuckDB has no autoincrement.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Sequence,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {str: String(), datetime: DateTime(), int: Integer(), float: Float()}
+
+
+def _id(name: str) -> Mapped[int]:
+    return mapped_column(Integer, Sequence(f"{name}_id_seq"), primary_key=True)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    id: Mapped[int] = _id("jobs")
+    name: Mapped[str] = mapped_column(unique=True)
+    spec: Mapped[str] = mapped_column(Text)
+    spec_hash: Mapped[str]
+    workdir: Mapped[str]
+    mlflow_run_id: Mapped[str | None]
+    created_at: Mapped[datetime]
+
+
+class Dataset(Base):
+    """Tokenized fixed-length examples; `digest` identifies content (corpus, tokenizer, lengths)."""
+
+    __tablename__ = "datasets"
+    id: Mapped[int] = _id("datasets")
+    name: Mapped[str]
+    digest: Mapped[str] = mapped_column(unique=True)
+    source: Mapped[str]
+    tokenizer: Mapped[str]
+    vocab_size: Mapped[int]
+    seq_len: Mapped[int]
+    prefix_len: Mapped[int]
+    num_train: Mapped[int]
+    num_val: Mapped[int]
+    path: Mapped[str]
+    parent_dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"))
+    """Set for derived data (a filtered subset, the teacher's hard-KD generations)."""
+    created_at: Mapped[datetime]
+
+
+class Example(Base):
+    __tablename__ = "examples"
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), primary_key=True)
+    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    split: Mapped[str]
+    n_tokens: Mapped[int]
+    text: Mapped[str] = mapped_column(Text)
+    prefix_text: Mapped[str] = mapped_column(Text)
+    suffix_text: Mapped[str] = mapped_column(Text)
+    zlib_entropy: Mapped[int]
+    zlib_bits_per_token: Mapped[float]
+
+
+class Model(Base):
+    __tablename__ = "models"
+    id: Mapped[int] = _id("models")
+    name: Mapped[str]
+    """Preset name, hub name or local path."""
+    revision: Mapped[str | None]
+    family: Mapped[str]
+    n_params: Mapped[int] = mapped_column(BigInteger)
+    logit_width: Mapped[int]
+    config: Mapped[str] = mapped_column(Text)
+
+
+class Run(Base):
+    """One stage of a job: a training run, a scan, a data build. Roles name what a trained model is."""
+
+    __tablename__ = "runs"
+    __table_args__ = (UniqueConstraint("job_id", "stage_key"),)
+    id: Mapped[int] = _id("runs")
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    stage_key: Mapped[str]
+    kind: Mapped[str]
+    """data | train | scan"""
+    role: Mapped[str | None]
+    """teacher | baseline | student | student_hard | ..."""
+    seed: Mapped[int | None]
+    temperature: Mapped[float | None]
+    objective: Mapped[str | None]
+    status: Mapped[str]
+    """running | done | failed"""
+    config: Mapped[str] = mapped_column(Text)
+    config_hash: Mapped[str]
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id"))
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"))
+    mlflow_run_id: Mapped[str | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    seconds: Mapped[float | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class RunInput(Base):
+    """Lineage edges: which dataset, checkpoint or run a run consumed."""
+
+    __tablename__ = "run_inputs"
+    id: Mapped[int] = _id("run_inputs")
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    kind: Mapped[str]
+    """dataset | teacher | model | reference"""
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"))
+    input_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    checkpoint_id: Mapped[int | None] = mapped_column(ForeignKey("checkpoints.id"))
+
+
+class Checkpoint(Base):
+    __tablename__ = "checkpoints"
+    id: Mapped[int] = _id("checkpoints")
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    path: Mapped[str | None]
+    epoch: Mapped[int]
+    step: Mapped[int]
+    tokens: Mapped[int] = mapped_column(BigInteger)
+    train_loss: Mapped[float]
+    val_loss: Mapped[float]
+    val_ppl: Mapped[float]
+    is_final: Mapped[bool] = mapped_column(Boolean)
+
+
+class ScanResult(Base):
+    """Discoverable memorization and features of one trained model (run_id) on one training example."""
+
+    __tablename__ = "scan_results"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    scan_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    memorized: Mapped[bool] = mapped_column(Boolean)
+    match_len: Mapped[int]
+    suffix_logprob: Mapped[float]
+    suffix_entropy: Mapped[float]
+    ppl: Mapped[float]
+
+
+class ExampleKLD(Base):
+    """Mean suffix KL(P_reference || P_model) per example, e.g. teacher-baseline (the paper's KLD)."""
+
+    __tablename__ = "example_kld"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    reference_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    scan_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    kld: Mapped[float]
+
+
+class GreedyContinuation(Base):
+    """The model's greedy suffix for (near-)memorized examples, for the example browser."""
+
+    __tablename__ = "greedy_continuations"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    scan_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    tokens: Mapped[str] = mapped_column(Text)
+    """Space-separated token ids."""
+    text: Mapped[str] = mapped_column(Text)
