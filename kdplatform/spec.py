@@ -104,6 +104,9 @@ class TrainSpec(Strict):
     """bf16 autocast where the hardware supports it (CUDA); ignored on CPU."""
     max_tokens: PositiveInt | None = None
     """Stop after this many training tokens (the 'same compute budget' option)."""
+    checkpoint_every: PositiveInt | None = 200
+    """Save the full training state (optimizer, scheduler, RNG, data position) every N optimizer steps,
+    so a killed job resumes where it was cut; None saves only the final model."""
 
 
 class DistillSpec(Strict):
