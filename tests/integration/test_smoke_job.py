@@ -1,0 +1,112 @@
+"""The smoke job end to end: data, three trained roles, scans, SQL rows, MLflow lineage, idempotent rerun."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+
+from kdplatform.data.examples import Examples
+from kdplatform.memorization import greedy_reference
+from kdplatform.models import load_pretrained
+from kdplatform.pipeline import JobRunner
+from kdplatform.spec import load_spec
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory, repo_root):
+    workdir = tmp_path_factory.mktemp("smoke")
+    spec = load_spec(repo_root / "jobs" / "smoke.yaml")
+    runner = JobRunner(spec, workdir, echo=lambda _: None)
+    runner.run()
+    return runner
+
+
+def q(runner, sql, **params):
+    with runner.engine.connect() as conn:
+        return conn.execute(text(sql), params).all()
+
+
+def test_every_stage_done_with_lineage(smoke):
+    runs = q(smoke, "SELECT stage_key, status, mlflow_run_id FROM runs ORDER BY id")
+    assert [r[0] for r in runs] == [s.key for s in smoke.plan.stages]
+    assert all(r[1] == "done" and r[2] for r in runs)
+    edges = q(
+        smoke,
+        "SELECT r.stage_key, t.stage_key FROM run_inputs i JOIN runs r ON r.id = i.run_id "
+        "JOIN runs t ON t.id = i.input_run_id WHERE i.kind = 'teacher'",
+    )
+    assert edges == [("train/student/s0/forward_kl/T2", "train/teacher")]
+
+
+def test_scan_rows_match_generate(smoke):
+    """Stored outcomes equal an independent generate()-based check of the saved checkpoints."""
+    ds = smoke.dataset()
+    ex = Examples.read(__import__("pathlib").Path(ds.path) / "train.parquet")
+    n_examples = q(smoke, "SELECT COUNT(*) FROM examples WHERE dataset_id = :d AND split = 'train'", d=ds.id)
+    assert n_examples[0][0] == len(ex) == smoke.spec.data.num_examples
+    for key in ("train/teacher", "train/baseline/s0"):
+        run_id = smoke._run_row(key).id
+        rows = q(smoke, "SELECT example_id, memorized, match_len FROM scan_results WHERE run_id = :r "
+                 "ORDER BY example_id", r=run_id)
+        assert len(rows) == len(ex)
+        model = load_pretrained(smoke.checkpoint_dir(key))
+        import torch
+
+        ref = greedy_reference(model, torch.as_tensor(ex.tokens), ds.prefix_len)
+        assert np.array_equal(np.array([r[2] for r in rows]), ref.match_len)
+        assert np.array_equal(np.array([r[1] for r in rows]), ref.memorized)
+
+
+def test_rates_view_matches_rows(smoke):
+    rates = smoke.rates()
+    assert set(rates.role) == {"teacher", "baseline", "student"}
+    for _, r in rates.iterrows():
+        n, m = q(smoke, "SELECT COUNT(*), SUM(CASE WHEN memorized THEN 1 ELSE 0 END) FROM scan_results "
+                 "WHERE run_id = :r", r=int(r.run_id))[0]
+        assert (r.examples, r.memorized) == (n, m)
+        assert r.rate_pct == pytest.approx(100.0 * m / n)
+
+
+def test_checkpoints_have_validation_per_epoch(smoke):
+    rows = q(smoke, "SELECT r.stage_key, COUNT(*), SUM(CASE WHEN c.is_final THEN 1 ELSE 0 END), MIN(c.val_ppl) "
+             "FROM checkpoints c JOIN runs r ON r.id = c.run_id GROUP BY r.stage_key")
+    assert len(rows) == 3
+    for key, n, finals, ppl in rows:
+        assert n == smoke.spec.teacher.train.epochs and finals == 1 and ppl > 1
+
+
+def test_mlflow_has_nested_stage_runs(smoke):
+    import mlflow
+
+    client = mlflow.MlflowClient(smoke.tracking_uri)
+    parent = smoke.job_mlflow_id
+    children = client.search_runs([smoke.tracker.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+    assert {c.data.tags["kdp.stage_key"] for c in children} == {s.key for s in smoke.plan.stages}
+    student = next(c for c in children if c.data.tags["kdp.stage_key"].startswith("train/student"))
+    teacher = next(c for c in children if c.data.tags["kdp.stage_key"] == "train/teacher")
+    assert student.data.tags["kdp.input.teacher"] == teacher.info.run_id
+    assert "val_loss" in teacher.data.metrics and "memorization_rate_pct" in teacher.data.metrics
+    data_run = next(c for c in children if c.data.tags["kdp.stage_key"] == "data")
+    assert data_run.inputs.dataset_inputs, "the dataset is logged as an MLflow input"
+
+
+def test_rerun_does_no_work(smoke):
+    before = q(smoke, "SELECT id, status, finished_at FROM runs ORDER BY id")
+    said = []
+    JobRunner(smoke.spec, smoke.workdir, echo=said.append).run()
+    assert all(s.startswith("[skip]") for s in said)
+    assert q(smoke, "SELECT id, status, finished_at FROM runs ORDER BY id") == before
+
+
+def test_cli_sql_reads_the_job_database(smoke):
+    out = subprocess.run(
+        [sys.executable, "-m", "kdplatform.cli", "sql", "--db", smoke.database_url, "--format", "csv",
+         "select role, memorized from memorization_rates order by run_id"],
+        capture_output=True, text=True, check=True,
+    )
+    assert out.stdout.splitlines()[0] == "role,memorized"
+    assert [line.split(",")[0] for line in out.stdout.splitlines()[1:]] == ["teacher", "baseline", "student"]
