@@ -50,6 +50,9 @@ def load_model(spec: ModelSpec, *, vocab_size: int, max_positions: int, seed: in
 
 def load_pretrained(name_or_path: str | Path, revision: str | None = None):
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one bar per checkpoint load drowns the job's own progress
 
     path = Path(str(name_or_path))
     if str(name_or_path).startswith((".", "/")) and not path.exists():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from pathlib import Path
 
 import pandas as pd
 from sqlalchemy.engine import make_url
@@ -135,6 +136,8 @@ def check_query(query: str) -> str:
 def _duckdb_connect(path: str, retries: int = 20):
     import duckdb
 
+    if not Path(path).exists():
+        raise QueryRefused(f"no database at {path}; run a job first (make demo, or kdplatform run JOB)")
     config = {
         "enable_external_access": False,
         "autoload_known_extensions": False,

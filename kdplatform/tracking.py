@@ -26,7 +26,8 @@ class Tracker:
     def __init__(self, uri: str, experiment: str):
         import mlflow
 
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+        for name in ("alembic", "mlflow"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         self._mlflow = mlflow
         self.uri = uri
         mlflow.set_tracking_uri(uri)
