@@ -167,13 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from kdplatform.joblock import JobLocked
+    from kdplatform.pipeline import DataError
     from kdplatform.store.db import DatabaseError
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (SpecError, DatabaseError) as e:
+    except (SpecError, DatabaseError, DataError, JobLocked) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -28,6 +31,10 @@ from kdplatform.store import db
 from kdplatform.store.schema import Checkpoint, Dataset, Job, Model, Run, RunInput
 
 log = logging.getLogger(__name__)
+
+
+class DataError(Exception):
+    """The data a spec asks for cannot be built (too little text, a missing file or field)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ def _fmt_t(t: float) -> str:
 def plan(spec: JobSpec) -> Plan:
     """The stage DAG of a job, in an order where every stage follows its inputs."""
     stages = [Stage("data", "data", spec.data.model_dump(mode="json"))]
+    scan_cfg = spec.scan.model_dump(mode="json")
 
     def train(key: str, role: str, rs: RoleSpec, seed: int, deps: tuple[str, ...] = ("data",), **kw) -> None:
         cfg = {
@@ -73,19 +81,10 @@ def plan(spec: JobSpec) -> Plan:
             "seed": seed,
         }
         cfg.update({k: v for k, v in kw.items() if v is not None})
-        stages.append(Stage(key, "train", cfg, deps, role, seed, kw.get("temperature"), kw.get("objective")))
-        stages.append(
-            Stage(
-                f"scan/{key}",
-                "scan",
-                spec.scan.model_dump(mode="json"),
-                (key, "data"),
-                role,
-                seed,
-                kw.get("temperature"),
-                kw.get("objective"),
-            )
-        )
+        t, obj = kw.get("temperature"), kw.get("objective")
+        stages.append(Stage(key, "train", cfg, deps, role, seed, t, obj))
+        scan_deps = (key, "data") + (("train/teacher",) if spec.scan.kld and role != "teacher" else ())
+        stages.append(Stage(f"scan/{key}", "scan", scan_cfg, scan_deps, role, seed, t, obj))
 
     train("train/teacher", "teacher", spec.teacher, spec.seeds[0])
     for seed in spec.seeds:
@@ -104,6 +103,13 @@ def plan(spec: JobSpec) -> Plan:
                     temperature=t,
                     alpha=d.alpha,
                 )
+    if spec.hard_student is not None:
+        gen_cfg = {"prefix_len": spec.data.prefix_len, "shard_size": spec.scan.shard_size}
+        stages.append(Stage("hard_data", "generate", gen_cfg, ("data", "train/teacher"), "teacher"))
+        for seed in spec.seeds:
+            train(
+                f"train/student_hard/s{seed}", "student_hard", spec.hard_student, seed, ("data", "hard_data")
+            )
     return Plan(stages)
 
 
@@ -119,18 +125,26 @@ class JobRunner:
         tracking_uri: str | None = None,
         echo: Callable[[str], None] = print,
     ):
-        from kdplatform.tracking import Tracker, default_tracking_uri
+        from kdplatform.tracking import default_tracking_uri
 
         self.spec = spec
         self.workdir = Path(workdir).resolve()
-        self.workdir.mkdir(parents=True, exist_ok=True)
         self.database_url = database_url or spec.database_url or db.default_url(self.workdir)
-        self.engine = db.make_engine(self.database_url)
-        db.upgrade(self.engine)
         self.tracking_uri = tracking_uri or spec.mlflow_tracking_uri or default_tracking_uri(self.workdir)
-        self.tracker = Tracker(self.tracking_uri, f"kdp-{spec.name}")
         self.plan = plan(spec)
         self.echo = echo
+        self.engine = None
+
+    def open(self) -> None:
+        """Migrate the database, open MLflow and record the job: the first writes a run makes."""
+        from kdplatform.tracking import Tracker
+
+        if self.engine is not None:
+            return
+        engine = db.make_engine(self.database_url)
+        db.upgrade(engine)
+        self.engine = engine
+        self.tracker = Tracker(self.tracking_uri, f"kdp-{self.spec.name}")
         self.job_id, self.job_mlflow_id = self._job_row()
 
     def _session(self) -> Session:
@@ -160,14 +174,27 @@ class JobRunner:
 
     # ----------------------------------------------------------------------------------------- running
     def run(self) -> None:
-        for stage in self.plan.stages:
-            run = self._run_row(stage.key)
-            h = self.plan.hashes[stage.key]
-            if run is not None and run.status == "done" and run.config_hash == h:
-                self.echo(f"[skip] {stage.key} (done)")
-                continue
-            self.echo(f"[run ] {stage.key}")
-            self._execute(stage, h)
+        """Run every stage not yet done, holding the job's lock; stages a dead process left are redone."""
+        from kdplatform.joblock import JobLock
+
+        from kdplatform.preflight import check
+
+        check(self.spec, self.spec.name)
+        db.preflight(self.database_url)
+        with JobLock(self.workdir, self.spec.name):
+            self.prepare_data()
+            self.open()
+            for stage in self.plan.stages:
+                run = self._run_row(stage.key)
+                h = self.plan.hashes[stage.key]
+                if run is not None and run.status == "done" and run.config_hash == h:
+                    self.echo(f"[skip] {stage.key} (done)")
+                    continue
+                if run is not None and run.status == "running":
+                    self.echo(f"[resume] {stage.key} (left running by a process that died)")
+                else:
+                    self.echo(f"[run ] {stage.key}")
+                self._execute(stage, h)
 
     def _run_row(self, key: str) -> Run | None:
         with self._session() as s:
@@ -217,7 +244,12 @@ class JobRunner:
             ) as mid:
                 with self._session() as s, s.begin():
                     s.get(Run, run_id).mlflow_run_id = mid
-                handler = {"data": self._data, "train": self._train, "scan": self._scan}[stage.kind]
+                handler = {
+                    "data": self._data,
+                    "train": self._train,
+                    "scan": self._scan,
+                    "generate": self._generate,
+                }[stage.kind]
                 handler(stage, run_id, mid)
         except BaseException as e:
             with self._session() as s, s.begin():
@@ -231,56 +263,77 @@ class JobRunner:
         run.seconds = (run.finished_at - run.started_at).total_seconds()
 
     # ------------------------------------------------------------------------------------------- data
-    def dataset(self) -> Dataset:
-        run = self._run_row("data")
+    def dataset(self, key: str = "data") -> Dataset:
+        """The dataset a stage produced: `data` (D) or `hard_data` (the teacher's generations)."""
+        run = self._run_row(key)
         with self._session() as s:
             return s.get(Dataset, run.dataset_id)
 
-    def _data(self, stage: Stage, run_id: int, mlflow_id: str) -> None:
+    def _insert_examples(self, s: Session, ds_id: int, path: Path, tok, prefix_len: int, split: str) -> None:
+        """Decoded texts and zlib entropy of an examples file, inserted in bounded chunks."""
+        from kdplatform.data.examples import Examples, example_texts
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=20_000):
+            rows = example_texts(Examples.from_arrow(pa.Table.from_batches([batch])), tok, prefix_len, split)
+            rows = rows.append_column("dataset_id", pa.array(np.full(rows.num_rows, ds_id), pa.int32()))
+            db.bulk_insert(s.connection(), "examples", rows)
+
+    def data_dir(self) -> Path:
+        return self.workdir / "data" / self.plan.hashes["data"]
+
+    def prepare_data(self) -> None:
+        """Build D's files (tokenizer, train/val Parquet) before anything is written to the database, so
+        a corpus too small for the spec fails cleanly; content-addressed, so a rerun finds them done."""
         from kdplatform.data.corpus import load_documents
-        from kdplatform.data.examples import (
-            example_texts,
-            load_tokenizer,
-            make_windows,
-            split_examples,
-            train_tokenizer,
-        )
+        from kdplatform.data.examples import load_tokenizer, make_windows, split_examples, train_tokenizer
+
+        out = self.data_dir()
+        if (out / "train.parquet").exists():
+            return
+        d = self.spec.data
+        self.echo(f"[prep] data: corpus {d.source}, tokenizer, {d.num_examples}+{d.val_examples} examples")
+        tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
+        try:
+            tmp.mkdir(parents=True, exist_ok=True)
+            docs = load_documents(
+                d.source,
+                hf_config=d.hf_config,
+                split=d.split,
+                text_field=d.text_field,
+                max_chars=d.max_corpus_chars,
+                seed=d.seed,
+            )
+            if d.tokenizer.name:
+                tok = load_tokenizer(d.tokenizer.name, d.tokenizer.revision)
+                tok.save_pretrained(tmp / "tokenizer")
+            else:
+                tok = train_tokenizer(docs, d.tokenizer.vocab_size, tmp / "tokenizer")
+            windows = make_windows(docs, tok, d.seq_len, d.num_examples + d.val_examples)
+            train, val = split_examples(windows, d.num_examples, d.val_examples)
+            train.write(tmp / "train.parquet")
+            val.write(tmp / "val.parquet")
+            if out.exists():
+                shutil.rmtree(out)
+            tmp.rename(out)
+        except (ValueError, KeyError, FileNotFoundError, OSError) as e:
+            raise DataError(f"data ({d.source}): {e}") from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _data(self, stage: Stage, run_id: int, mlflow_id: str) -> None:
+        from kdplatform.data.examples import Examples, load_tokenizer
 
         d = self.spec.data
-        out = self.workdir / "data" / self.plan.hashes[stage.key]
-        tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
-        tmp.mkdir(parents=True, exist_ok=True)
-        docs = load_documents(
-            d.source,
-            hf_config=d.hf_config,
-            split=d.split,
-            text_field=d.text_field,
-            max_chars=d.max_corpus_chars,
-            seed=d.seed,
-        )
-        if d.tokenizer.name:
-            tok = load_tokenizer(d.tokenizer.name, d.tokenizer.revision)
-            tok.save_pretrained(tmp / "tokenizer")
-        else:
-            tok = train_tokenizer(docs, d.tokenizer.vocab_size, tmp / "tokenizer")
-        windows = make_windows(docs, tok, d.seq_len, d.num_examples + d.val_examples)
-        train, val = split_examples(windows, d.num_examples, d.val_examples)
-        train.write(tmp / "train.parquet")
-        val.write(tmp / "val.parquet")
+        out = self.data_dir()
+        self.prepare_data()
+        tok = load_tokenizer(out / "tokenizer")
+        train, val = Examples.read(out / "train.parquet"), Examples.read(out / "val.parquet")
         digest = hash_config(
             {
                 "train": _digest(train.tokens),
                 "val": _digest(val.tokens),
                 "tokenizer": d.tokenizer.name or f"bpe{d.tokenizer.vocab_size}",
             }
-        )
-        if out.exists():
-            import shutil
-
-            shutil.rmtree(out)
-        tmp.rename(out)
-        rows = pa.concat_tables(
-            [example_texts(train, tok, d.prefix_len, "train"), example_texts(val, tok, d.prefix_len, "val")]
         )
         with self._session() as s, s.begin():
             ds = s.scalar(select(Dataset).where(Dataset.digest == digest))
@@ -300,8 +353,8 @@ class JobRunner:
                 )
                 s.add(ds)
                 s.flush()
-                rows = rows.append_column("dataset_id", pa.array(np.full(rows.num_rows, ds.id), pa.int32()))
-                db.bulk_insert(s.connection(), "examples", rows)
+                for split in ("train", "val"):
+                    self._insert_examples(s, ds.id, out / f"{split}.parquet", tok, d.prefix_len, split)
             else:
                 ds.path = str(out)
             s.get(Run, run_id).dataset_id = ds.id
@@ -315,10 +368,77 @@ class JobRunner:
             f"       {len(train)} train + {len(val)} val examples of {d.seq_len} tokens, vocab {len(tok)}"
         )
 
-    def _tokens(self, split: str) -> np.ndarray:
+    def _tokens(self, split: str, key: str = "data") -> np.ndarray:
         from kdplatform.data.examples import Examples
 
-        return Examples.read(Path(self.dataset().path) / f"{split}.parquet").tokens
+        return Examples.read(Path(self.dataset(key).path) / f"{split}.parquet").tokens
+
+    # --------------------------------------------------------------------------------------- generate
+    def _generate(self, stage: Stage, run_id: int, mlflow_id: str) -> None:
+        """D_hard: each training example's true prefix + the teacher's greedy continuation (section 6)."""
+        import torch
+
+        from kdplatform.data.examples import Examples
+        from kdplatform.models import load_pretrained
+        from kdplatform.train.hard_data import generate_hard_data
+
+        src = self.dataset()
+        t_run, t_ck = self._final_checkpoint("train/teacher")
+        teacher = load_pretrained(self.checkpoint_dir("train/teacher"))
+        if torch.cuda.is_available():
+            teacher = teacher.cuda()
+        out = self.workdir / "data_hard" / self.plan.hashes[stage.key]
+        tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
+        tmp.mkdir(parents=True, exist_ok=True)
+        writer = None
+        for batch in pq.ParquetFile(Path(src.path) / "train.parquet").iter_batches(
+            batch_size=self.spec.scan.shard_size
+        ):
+            ex = Examples.from_arrow(pa.Table.from_batches([batch]))
+            hard = generate_hard_data(teacher, torch.as_tensor(ex.tokens), src.prefix_len)
+            table = Examples(ex.example_ids, np.asarray(hard, dtype=np.int64)).to_arrow()
+            writer = writer or pq.ParquetWriter(tmp / "train.parquet", table.schema)
+            writer.write_table(table)
+        writer.close()
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+        digest = hash_config(
+            {
+                "hard_from": src.digest,
+                "teacher_ck": self.plan.hashes["train/teacher"],
+                "tokens": _file_digest(out / "train.parquet"),
+            }
+        )
+        tok = self.tokenizer()
+        with self._session() as s, s.begin():
+            ds = s.scalar(select(Dataset).where(Dataset.digest == digest))
+            if ds is None:
+                ds = Dataset(
+                    name=f"{src.name}:hard",
+                    digest=digest,
+                    source=f"hard:{src.digest}",
+                    tokenizer=src.tokenizer,
+                    vocab_size=src.vocab_size,
+                    seq_len=src.seq_len,
+                    prefix_len=src.prefix_len,
+                    num_train=src.num_train,
+                    num_val=0,
+                    path=str(out),
+                    parent_dataset_id=src.id,
+                    created_at=_now(),
+                )
+                s.add(ds)
+                s.flush()
+                self._insert_examples(s, ds.id, out / "train.parquet", tok, src.prefix_len, "train")
+            else:
+                ds.path = str(out)
+            s.get(Run, run_id).dataset_id = ds.id
+            s.add(RunInput(run_id=run_id, kind="dataset", dataset_id=src.id))
+            s.add(RunInput(run_id=run_id, kind="teacher", input_run_id=t_run, checkpoint_id=t_ck))
+            self._finish(s, run_id)
+        self.tracker.log_dataset(mlflow_id, f"{src.name}:hard", str(out), digest, context="generated")
+        self.echo(f"       generated {src.num_train} teacher continuations")
 
     def tokenizer(self):
         from kdplatform.data.examples import load_tokenizer
@@ -343,8 +463,9 @@ class JobRunner:
             "teacher": self.spec.teacher,
             "baseline": self.spec.baseline,
             "student": self.spec.student,
+            "student_hard": self.spec.hard_student,
         }[stage.role]
-        ds = self.dataset()
+        ds = self.dataset("hard_data" if stage.role == "student_hard" else "data")
         model = load_model(rs.model, vocab_size=ds.vocab_size, max_positions=ds.seq_len, seed=stage.seed)
         if model.get_input_embeddings().weight.shape[0] < ds.vocab_size:
             raise ValueError(
@@ -361,6 +482,10 @@ class JobRunner:
 
         def on_epoch(e) -> None:
             epochs.append(e)
+            self.echo(
+                f"       epoch {e.epoch}/{rs.train.epochs}: train {e.train_loss:.3f}, val {e.val_loss:.3f} "
+                f"({e.seconds:.1f} s)"
+            )
             self.tracker.log_metrics(
                 mlflow_id,
                 {
@@ -375,7 +500,7 @@ class JobRunner:
         out = self.checkpoint_dir(stage.key)
         res = train(
             model,
-            self._tokens("train"),
+            self._tokens("train", "hard_data" if stage.role == "student_hard" else "data"),
             self._tokens("val"),
             rs.train,
             seed=stage.seed,
@@ -425,51 +550,90 @@ class JobRunner:
 
     # ------------------------------------------------------------------------------------------- scan
     def _scan(self, stage: Stage, run_id: int, mlflow_id: str) -> None:
+        """Scan a trained model on every example of D into Parquet shards, then ingest them in one go."""
         import torch
 
-        from kdplatform.memorization import scan
+        from kdplatform.memorization.shards import scan_to_shards
         from kdplatform.models import load_pretrained
 
         train_key = stage.deps[0]
         model_run, ck = self._final_checkpoint(train_key)
         ds = self.dataset()
-        model = load_pretrained(self.checkpoint_dir(train_key))
-        if torch.cuda.is_available():
-            model = model.cuda()
-        from kdplatform.data.examples import Examples
-
-        ex = Examples.read(Path(ds.path) / "train.parquet")
-        res = scan(model, torch.as_tensor(ex.tokens), ds.prefix_len, batch_size=self.spec.scan.batch_size)
-        n = len(ex)
-        rows = pa.table(
-            {
-                "run_id": pa.array(np.full(n, model_run), pa.int32()),
-                "example_id": pa.array(ex.example_ids, pa.int64()),
-                "dataset_id": pa.array(np.full(n, ds.id), pa.int32()),
-                "scan_run_id": pa.array(np.full(n, run_id), pa.int32()),
-                "memorized": pa.array(res.memorized, pa.bool_()),
-                "match_len": pa.array(res.match_len, pa.int32()),
-                "suffix_logprob": pa.array(res.suffix_logprob, pa.float64()),
-                "suffix_entropy": pa.array(res.suffix_entropy, pa.float64()),
-                "ppl": pa.array(res.ppl, pa.float64()),
-            }
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        model = load_pretrained(self.checkpoint_dir(train_key)).to(device)
+        reference, ref_run = None, None
+        if "train/teacher" in stage.deps[1:]:
+            ref_run, _ = self._final_checkpoint("train/teacher")
+            reference = load_pretrained(self.checkpoint_dir("train/teacher")).to(device)
+        sc = self.spec.scan
+        shard_dir = self.workdir / "scans" / stage.key.replace("/", "-") / self.plan.hashes[stage.key]
+        shards = scan_to_shards(
+            model,
+            Path(ds.path) / "train.parquet",
+            shard_dir,
+            ds.prefix_len,
+            reference=reference,
+            batch_size=sc.batch_size,
+            shard_size=sc.shard_size,
+            greedy_min_match=sc.store_greedy_min_match,
         )
+        tok = self.tokenizer()
+        n = memorized = 0
         with self._session() as s, s.begin():
             conn = s.connection()
-            db.bulk_insert(conn, "scan_results", rows)
+            for path in shards:
+                t = pq.read_table(path)
+                k = t.num_rows
+                n += k
+                memorized += int(pc.sum(t.column("memorized")).as_py() or 0)
+                const = {"run_id": model_run, "dataset_id": ds.id, "scan_run_id": run_id}
+                extra = {c: pa.array(np.full(k, v), pa.int32()) for c, v in const.items()}
+                base = t.select(SCAN_COLUMNS)
+                db.bulk_insert(conn, "scan_results", _with(base, extra))
+                if reference is not None:
+                    kld = t.select(["example_id", "kld"])
+                    db.bulk_insert(
+                        conn,
+                        "example_kld",
+                        _with(kld, extra | {"reference_run_id": pa.array(np.full(k, ref_run), pa.int32())}),
+                    )
+                if "greedy_tokens" in t.column_names:
+                    g = t.filter(pc.is_valid(t.column("greedy_tokens"))).select(
+                        ["example_id", "greedy_tokens"]
+                    )
+                    seqs = g.column("greedy_tokens").to_pylist()
+                    rows = pa.table(
+                        {
+                            "example_id": g.column("example_id"),
+                            "tokens": pa.array([" ".join(map(str, q)) for q in seqs], pa.string()),
+                            "text": pa.array(tok.batch_decode(seqs) if seqs else [], pa.string()),
+                        }
+                    )
+                    m = rows.num_rows
+                    db.bulk_insert(
+                        conn,
+                        "greedy_continuations",
+                        _with(
+                            rows,
+                            {
+                                "run_id": pa.array(np.full(m, model_run), pa.int32()),
+                                "scan_run_id": pa.array(np.full(m, run_id), pa.int32()),
+                            },
+                        ),
+                    )
             s.add(RunInput(run_id=run_id, kind="dataset", dataset_id=ds.id))
             s.add(RunInput(run_id=run_id, kind="model", input_run_id=model_run, checkpoint_id=ck))
-            run = s.get(Run, run_id)
-            run.dataset_id = ds.id
+            if ref_run is not None:
+                s.add(RunInput(run_id=run_id, kind="reference", input_run_id=ref_run))
+            s.get(Run, run_id).dataset_id = ds.id
             self._finish(s, run_id)
-        rate = 100.0 * float(np.mean(res.memorized))
-        self.tracker.log_metrics(
-            mlflow_id, {"memorization_rate_pct": rate, "memorized": int(res.memorized.sum())}
-        )
+        shutil.rmtree(shard_dir.parent, ignore_errors=True)
+        rate = 100.0 * memorized / max(n, 1)
+        self.tracker.log_metrics(mlflow_id, {"memorization_rate_pct": rate, "memorized": memorized})
         model_mlflow = self._run_row(train_key).mlflow_run_id
         if model_mlflow:
             self.tracker.log_metrics(model_mlflow, {"memorization_rate_pct": rate})
-        self.echo(f"       memorized {int(res.memorized.sum())}/{n} = {rate:.2f}%")
+        self.echo(f"       memorized {memorized}/{n} = {rate:.2f}%")
 
     # ---------------------------------------------------------------------------------------- results
     def rates(self):
@@ -490,6 +654,25 @@ def _digest(arr: np.ndarray) -> str:
     import hashlib
 
     return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
+
+
+SCAN_COLUMNS = ["example_id", "memorized", "match_len", "suffix_logprob", "suffix_entropy", "ppl"]
+
+
+def _with(table: pa.Table, columns: dict[str, pa.Array]) -> pa.Table:
+    for name, col in columns.items():
+        table = table.append_column(name, col)
+    return table
+
+
+def _file_digest(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _now() -> dt.datetime:

@@ -135,8 +135,13 @@ class StudentSpec(RoleSpec):
 
 class ScanSpec(Strict):
     batch_size: PositiveInt | None = None
-    store_greedy_min_match: Annotated[int, Field(ge=0)] | None = None
-    """Store greedy continuations of examples with match_len >= this (None: don't store)."""
+    """Sequences per forward pass (default: chosen from the device and vocabulary)."""
+    shard_size: PositiveInt = 50_000
+    """Examples per Parquet shard: bounds memory and is the unit of resume."""
+    kld: bool = True
+    """Also compute each non-teacher model's mean suffix KL(P_teacher || P_model) in the same pass."""
+    store_greedy_min_match: Annotated[int, Field(ge=0)] | None = 25
+    """Store greedy continuations of examples with match_len >= this (None: store none)."""
 
 
 class JobSpec(Strict):
@@ -153,6 +158,8 @@ class JobSpec(Strict):
     teacher: RoleSpec
     baseline: RoleSpec
     student: StudentSpec
+    hard_student: RoleSpec | None = None
+    """Sequence-level (hard) KD: trained with CE on the teacher's greedy continuations of each prefix."""
     scan: ScanSpec = ScanSpec()
 
     @field_validator("seeds")

@@ -6,6 +6,7 @@ transaction (DuckDB scans the Arrow table directly), so a stage's rows and its s
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,7 +32,23 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     except Exception as e:
         raise DatabaseError(f"database URL {url!r} is not a valid SQLAlchemy URL: {e}") from None
     kwargs: dict = {}
-    if u.get_backend_name() == "duckdb":
+    if u.drivername == "postgres":  # the libpq-style scheme many services hand out
+        u = u.set(drivername="postgresql")
+    if u.get_backend_name() == "postgresql":
+        # A bare postgresql:// means psycopg 3 here (SQLAlchemy's default driver would be psycopg2).
+        if u.drivername == "postgresql":
+            u = u.set(drivername="postgresql+psycopg")
+        if u.drivername == "postgresql+psycopg":
+            try:
+                import psycopg  # noqa: F401
+            except ImportError:
+                raise DatabaseError(
+                    f"database URL {url!r} needs psycopg 3: pip install 'kdplatform[postgres]'"
+                ) from None
+        kwargs["pool_pre_ping"] = True  # a shared server restarts; do not fail on a stale connection
+        if read_only:
+            kwargs["execution_options"] = {"postgresql_readonly": True}
+    elif u.get_backend_name() == "duckdb":
         if u.database and u.database != ":memory:":
             if read_only and not Path(u.database).exists():
                 raise DatabaseError(f"no database at {u.database}; run a job first (kdplatform run JOB)")
@@ -94,6 +111,39 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         raise DatabaseError(f"cannot migrate database {engine.url}: {e}") from None
 
 
+def preflight(url: str) -> None:
+    """Check, without writing, that `url` can be opened and is not ahead of this code's schema."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    u = make_url(url) if "://" in url else None
+    if u is None:
+        raise DatabaseError(f"database URL {url!r} is not a valid SQLAlchemy URL (e.g. duckdb:///path.duckdb)")
+    if u.get_backend_name() == "duckdb" and u.database and u.database != ":memory:":
+        path = Path(u.database)
+        if not path.exists():
+            parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), None)
+            if parent is None or not os.access(parent, os.W_OK):
+                raise DatabaseError(f"cannot create database {path}: {parent} is not writable")
+            return
+    engine = make_engine(url, read_only=True)
+    try:
+        with engine.connect() as conn:
+            current = _current(conn)
+    except Exception as e:
+        raise DatabaseError(f"cannot open database {url!r}: {e}") from None
+    finally:
+        engine.dispose()
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    known = {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}
+    if current is not None and current not in known:
+        raise DatabaseError(
+            f"database {url} is at schema revision {current}, which this version of kdplatform does not "
+            "know (it was written by newer code); upgrade kdplatform"
+        )
+
+
 def downgrade(engine: Engine, revision: str) -> None:
     from alembic import command
 
@@ -112,7 +162,10 @@ def table_names(engine: Engine) -> list[str]:
 
 
 def bulk_insert(conn: Connection, table: str, rows: pa.Table) -> int:
-    """Insert an Arrow table's rows into `table` (columns matched by name) in the caller's transaction."""
+    """Insert an Arrow table's rows into `table` (columns matched by name) in the caller's transaction.
+
+    DuckDB scans the Arrow table in place; PostgreSQL (psycopg 3) gets COPY in batches; others INSERT.
+    """
     if rows.num_rows == 0:
         return 0
     if is_duckdb(conn):
@@ -124,6 +177,10 @@ def bulk_insert(conn: Connection, table: str, rows: pa.Table) -> int:
             conn.exec_driver_sql(f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM {name}')
         finally:
             raw.unregister(name)
+    elif conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        from kdplatform.store.postgres import copy_arrow
+
+        copy_arrow(conn, table, rows)
     else:
         from sqlalchemy import MetaData, Table
 

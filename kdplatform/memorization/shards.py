@@ -1,0 +1,106 @@
+"""Scan a dataset file into Parquet shards: bounded memory, resumable, split across processes.
+
+Examples are read `shard_size` at a time; each shard's results go to `part-NNNNN.parquet` (written to a
+temporary name, then renamed), so a killed scan resumes at the first missing shard and memory does not grow
+with the dataset. Under `accelerate launch`, process r of w scans shards r, r + w, ...; the union of the
+shards is the same table as one process writes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from tqdm.auto import tqdm
+
+from kdplatform.memorization.scan import scan
+
+
+def shard_path(out_dir: Path, index: int) -> Path:
+    return Path(out_dir) / f"part-{index:05d}.parquet"
+
+
+def n_shards(examples_path: Path, shard_size: int) -> int:
+    rows = pq.ParquetFile(examples_path).metadata.num_rows
+    return max(1, -(-rows // shard_size))
+
+
+def _read_shard(pf: pq.ParquetFile, index: int, shard_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows [index * shard_size, (index + 1) * shard_size) of an examples file: ids [n] and tokens [n, L]."""
+    start, stop = index * shard_size, (index + 1) * shard_size
+    ids, toks, seen = [], [], 0
+    for batch in pf.iter_batches(batch_size=min(shard_size, 65_536), columns=["example_id", "tokens"]):
+        lo, hi = max(start - seen, 0), min(stop - seen, batch.num_rows)
+        seen += batch.num_rows
+        if hi <= lo:
+            if seen >= stop:
+                break
+            continue
+        part = batch.slice(lo, hi - lo)
+        col = part.column("tokens")
+        width = col.type.list_size
+        ids.append(part.column("example_id").to_numpy())
+        toks.append(col.flatten().to_numpy(zero_copy_only=False).reshape(-1, width))
+        if seen >= stop:
+            break
+    return np.concatenate(ids), np.concatenate(toks).astype(np.int64)
+
+
+def scan_to_shards(
+    model,
+    examples_path: Path,
+    out_dir: Path,
+    prefix_len: int,
+    *,
+    reference=None,
+    batch_size: int | None = None,
+    shard_size: int = 50_000,
+    greedy_min_match: int | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+) -> list[Path]:
+    """Scan this process's shards of `examples_path` (missing ones only) and return their paths.
+
+    Greedy continuations are kept (as a list column) only for examples with match_len >=
+    `greedy_min_match`; None stores none.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pf = pq.ParquetFile(examples_path)
+    mine = [i for i in range(n_shards(examples_path, shard_size)) if i % world_size == rank]
+    todo = [i for i in mine if not shard_path(out_dir, i).exists()]
+    for index in tqdm(todo, desc="scan shards", unit="shard", disable=None if rank == 0 else True):
+        ids, tokens = _read_shard(pf, index, shard_size)
+        res = scan(
+            model,
+            torch.from_numpy(tokens),
+            prefix_len,
+            batch_size=batch_size,
+            reference=reference,
+            return_greedy=greedy_min_match is not None,
+        )
+        cols = {
+            "example_id": pa.array(ids, pa.int64()),
+            "memorized": pa.array(res.memorized, pa.bool_()),
+            "match_len": pa.array(res.match_len, pa.int32()),
+            "suffix_logprob": pa.array(res.suffix_logprob, pa.float64()),
+            "suffix_entropy": pa.array(res.suffix_entropy, pa.float64()),
+            "ppl": pa.array(res.ppl, pa.float64()),
+        }
+        if res.kld is not None:
+            cols["kld"] = pa.array(res.kld, pa.float64())
+        if res.greedy_tokens is not None:
+            keep = res.match_len >= greedy_min_match
+            cols["greedy_tokens"] = pa.array(
+                [row.tolist() if k else None for row, k in zip(res.greedy_tokens, keep, strict=True)],
+                pa.list_(pa.int32()),
+            )
+        final = shard_path(out_dir, index)
+        tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
+        pq.write_table(pa.table(cols), tmp)
+        tmp.rename(final)
+    return [shard_path(out_dir, i) for i in mine]

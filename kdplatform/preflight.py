@@ -1,0 +1,81 @@
+"""Checks a job can run before it writes anything: models resolvable, one shared tokenizer.
+
+A week-long job that would fail at its first distillation step (a typo in a model name, a student with
+another tokenizer than its teacher) fails here in seconds, with the field to fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kdplatform.spec import JobSpec, ModelSpec, SpecError
+
+
+def _looks_local(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or Path(name).exists()
+
+
+def _config(field: str, spec: ModelSpec):
+    from transformers import AutoConfig
+
+    name = spec.name
+    if _looks_local(name) and not Path(name).expanduser().exists():
+        raise SpecError(f"{field}.name: local model path {name!r} does not exist; fix the path")
+    try:
+        return AutoConfig.from_pretrained(
+            str(Path(name).expanduser()) if _looks_local(name) else name, revision=spec.revision
+        )
+    except Exception as e:
+        raise SpecError(
+            f"{field}.name: cannot load model {name!r}"
+            f"{f' at revision {spec.revision!r}' if spec.revision else ''}: {type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''} (check the name, the path, or the network)"
+        ) from None
+
+
+def _vocab(field: str, name: str, revision: str | None) -> dict[str, int]:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name, revision=revision).get_vocab()
+    except Exception as e:
+        raise SpecError(f"{field}: cannot load the tokenizer of {name!r}: {type(e).__name__}: {e}") from None
+
+
+def check(spec: JobSpec, path: str | Path = "job") -> None:
+    """Raise SpecError (naming `path` and the field) for models or tokenizers the job cannot use."""
+    try:
+        _check(spec)
+    except SpecError as e:
+        raise SpecError(f"{path}: {e}") from None
+
+
+def _check(spec: JobSpec) -> None:
+    roles = {"teacher": spec.teacher, "baseline": spec.baseline, "student": spec.student}
+    if spec.hard_student is not None:
+        roles["hard_student"] = spec.hard_student
+    named = {r: rs.model for r, rs in roles.items() if rs.model.name}
+    configs = {r: _config(f"{r}.model", m) for r, m in named.items()}
+    tok = spec.data.tokenizer
+    vocabs: dict[str, dict[str, int]] = {}
+    if tok.name:
+        vocabs["data.tokenizer"] = _vocab("data.tokenizer.name", tok.name, tok.revision)
+    for role in ("teacher", "student", "hard_student"):
+        if role in named:
+            vocabs[f"{role}.model"] = _vocab(f"{role}.model.name", named[role].name, named[role].revision)
+    items = list(vocabs.items())
+    for (a, va), (b, vb) in zip(items, items[1:], strict=False):
+        if va != vb:
+            raise SpecError(
+                f"{a} and {b} use different tokenizers ({len(va)} vs {len(vb)} tokens); distillation "
+                "compares distributions token by token, so teacher and students must share one tokenizer"
+            )
+    if tok.name:
+        n = len(vocabs["data.tokenizer"])
+        for role, cfg in configs.items():
+            width = getattr(cfg, "vocab_size", None)
+            if width is not None and width < n:
+                raise SpecError(
+                    f"{role}.model: {named[role].name!r} has {width} embeddings but the tokenizer has {n} "
+                    "tokens; use the model family's tokenizer"
+                )
