@@ -1,0 +1,17 @@
+"""One process of a multi-process scan: `accelerate launch --num_processes 2 --cpu scan_worker.py MODEL EX OUT`."""
+
+import sys
+
+from accelerate import PartialState
+
+import kdplatform  # noqa: F401
+from kdplatform.memorization.shards import scan_to_shards
+from kdplatform.models import load_pretrained
+
+if __name__ == "__main__":
+    model_dir, examples, out = sys.argv[1:4]
+    state = PartialState()
+    model = load_pretrained(model_dir)
+    scan_to_shards(model, examples, out, 8, shard_size=7, greedy_min_match=0,
+                   rank=state.process_index, world_size=state.num_processes)
+    state.wait_for_everyone()
