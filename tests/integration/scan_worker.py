@@ -12,6 +12,14 @@ if __name__ == "__main__":
     model_dir, examples, out = sys.argv[1:4]
     state = PartialState()
     model = load_pretrained(model_dir)
-    scan_to_shards(model, examples, out, 8, shard_size=7, greedy_min_match=0,
-                   rank=state.process_index, world_size=state.num_processes)
+    scan_to_shards(
+        model,
+        examples,
+        out,
+        8,
+        shard_size=7,
+        greedy_min_match=0,
+        rank=state.process_index,
+        world_size=state.num_processes,
+    )
     state.wait_for_everyone()

@@ -50,8 +50,11 @@ def test_scan_rows_match_generate(smoke):
     assert n_examples[0][0] == len(ex) == smoke.spec.data.num_examples
     for key in ("train/teacher", "train/baseline/s0"):
         run_id = smoke._run_row(key).id
-        rows = q(smoke, "SELECT example_id, memorized, match_len FROM scan_results WHERE run_id = :r "
-                 "ORDER BY example_id", r=run_id)
+        rows = q(
+            smoke,
+            "SELECT example_id, memorized, match_len FROM scan_results WHERE run_id = :r ORDER BY example_id",
+            r=run_id,
+        )
         assert len(rows) == len(ex)
         model = load_pretrained(smoke.checkpoint_dir(key))
         import torch
@@ -65,15 +68,21 @@ def test_rates_view_matches_rows(smoke):
     rates = smoke.rates()
     assert set(rates.role) == {"teacher", "baseline", "student"}
     for _, r in rates.iterrows():
-        n, m = q(smoke, "SELECT COUNT(*), SUM(CASE WHEN memorized THEN 1 ELSE 0 END) FROM scan_results "
-                 "WHERE run_id = :r", r=int(r.run_id))[0]
+        n, m = q(
+            smoke,
+            "SELECT COUNT(*), SUM(CASE WHEN memorized THEN 1 ELSE 0 END) FROM scan_results WHERE run_id = :r",
+            r=int(r.run_id),
+        )[0]
         assert (r.examples, r.memorized) == (n, m)
         assert r.rate_pct == pytest.approx(100.0 * m / n)
 
 
 def test_checkpoints_have_validation_per_epoch(smoke):
-    rows = q(smoke, "SELECT r.stage_key, COUNT(*), SUM(CASE WHEN c.is_final THEN 1 ELSE 0 END), MIN(c.val_ppl) "
-             "FROM checkpoints c JOIN runs r ON r.id = c.run_id GROUP BY r.stage_key")
+    rows = q(
+        smoke,
+        "SELECT r.stage_key, COUNT(*), SUM(CASE WHEN c.is_final THEN 1 ELSE 0 END), MIN(c.val_ppl) "
+        "FROM checkpoints c JOIN runs r ON r.id = c.run_id GROUP BY r.stage_key",
+    )
     assert len(rows) == 3
     for key, n, finals, ppl in rows:
         assert n == smoke.spec.teacher.train.epochs and finals == 1 and ppl > 1
@@ -104,9 +113,20 @@ def test_rerun_does_no_work(smoke):
 
 def test_cli_sql_reads_the_job_database(smoke):
     out = subprocess.run(
-        [sys.executable, "-m", "kdplatform.cli", "sql", "--db", smoke.database_url, "--format", "csv",
-         "select role, memorized from memorization_rates order by run_id"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "kdplatform.cli",
+            "sql",
+            "--db",
+            smoke.database_url,
+            "--format",
+            "csv",
+            "select role, memorized from memorization_rates order by run_id",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.splitlines()[0] == "role,memorized"
     assert [line.split(",")[0] for line in out.stdout.splitlines()[1:]] == ["teacher", "baseline", "student"]

@@ -42,8 +42,10 @@ def test_corpus_smaller_than_one_example(tmp_path, repo_root, capsys):
     assert not list((workdir / "data").glob("*")), "no half-written data directory"
 
 
-@pytest.mark.parametrize("name, expect", [("./no/such/model", "does not exist"),
-                                          ("no-such-org-kdp/no-such-model-kdp", "cannot load model")])
+@pytest.mark.parametrize(
+    "name, expect",
+    [("./no/such/model", "does not exist"), ("no-such-org-kdp/no-such-model-kdp", "cannot load model")],
+)
 def test_unknown_model(tmp_path, repo_root, capsys, name, expect):
     doc = smoke_doc(repo_root)
     doc["teacher"]["model"] = {"name": name}
@@ -62,8 +64,14 @@ def _save_model(path: Path, vocab: list[str]) -> Path:
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=vocab[0], unk_token=vocab[0])
     fast.save_pretrained(path)
-    cfg = GPTNeoXConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=64)
+    cfg = GPTNeoXConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
     GPTNeoXForCausalLM(cfg).save_pretrained(path)
     return path
 
@@ -120,15 +128,24 @@ def test_lock_of_a_dead_process_does_not_block(tmp_path):
 
     from kdplatform.joblock import JobLock
 
-    script = (f"from kdplatform.joblock import JobLock; l = JobLock({str(tmp_path)!r}, 'x').__enter__(); "
-              "import os; os._exit(0)")
+    script = (
+        f"from kdplatform.joblock import JobLock; l = JobLock({str(tmp_path)!r}, 'x').__enter__(); "
+        "import os; os._exit(0)"
+    )
     subprocess.run([sys.executable, "-c", script], check=True)
     with JobLock(tmp_path, "x"):
         pass
 
 
-LEAVES = st.one_of(st.none(), st.booleans(), st.integers(-5, 500), st.floats(-2, 5), st.just(float("nan")),
-                   st.text(max_size=8), st.lists(st.integers(-3, 3), max_size=3))
+LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 500),
+    st.floats(-2, 5),
+    st.just(float("nan")),
+    st.text(max_size=8),
+    st.lists(st.integers(-3, 3), max_size=3),
+)
 
 
 @st.composite
