@@ -33,6 +33,15 @@ from kdplatform.store.schema import Checkpoint, Dataset, Job, Model, Run, RunInp
 log = logging.getLogger(__name__)
 
 
+def kill_point(name: str) -> None:
+    """Fault injection for the crash tests: SIGKILL this process at the named point when
+    KDP_KILL_AT names it (e.g. `ingest:scan/train/teacher`). A no-op otherwise."""
+    if os.environ.get("KDP_KILL_AT") == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 class DataError(Exception):
     """The data a spec asks for cannot be built (too little text, a missing file or field)."""
 
@@ -176,7 +185,6 @@ class JobRunner:
     def run(self) -> None:
         """Run every stage not yet done, holding the job's lock; stages a dead process left are redone."""
         from kdplatform.joblock import JobLock
-
         from kdplatform.preflight import check
 
         check(self.spec, self.spec.name)
@@ -481,6 +489,7 @@ class JobRunner:
         epochs = []
 
         def on_epoch(e) -> None:
+            kill_point(f"epoch:{stage.key}:{e.epoch}")
             epochs.append(e)
             self.echo(
                 f"       epoch {e.epoch}/{rs.train.epochs}: train {e.train_loss:.3f}, val {e.val_loss:.3f} "
@@ -576,6 +585,7 @@ class JobRunner:
             batch_size=sc.batch_size,
             shard_size=sc.shard_size,
             greedy_min_match=sc.store_greedy_min_match,
+            on_shard=lambda i: kill_point(f"shard:{stage.key}:{i}"),
         )
         tok = self.tokenizer()
         n = memorized = 0
@@ -626,6 +636,7 @@ class JobRunner:
             if ref_run is not None:
                 s.add(RunInput(run_id=run_id, kind="reference", input_run_id=ref_run))
             s.get(Run, run_id).dataset_id = ds.id
+            kill_point(f"ingest:{stage.key}")
             self._finish(s, run_id)
         shutil.rmtree(shard_dir.parent, ignore_errors=True)
         rate = 100.0 * memorized / max(n, 1)

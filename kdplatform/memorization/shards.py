@@ -9,6 +9,7 @@ shards is the same table as one process writes.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,7 @@ def scan_to_shards(
     greedy_min_match: int | None = None,
     rank: int = 0,
     world_size: int = 1,
+    on_shard: Callable[[int], None] | None = None,
 ) -> list[Path]:
     """Scan this process's shards of `examples_path` (missing ones only) and return their paths.
 
@@ -103,4 +105,6 @@ def scan_to_shards(
         tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
         pq.write_table(pa.table(cols), tmp)
         tmp.rename(final)
+        if on_shard is not None:
+            on_shard(index)
     return [shard_path(out_dir, i) for i in mine]

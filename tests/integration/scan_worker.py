@@ -1,4 +1,4 @@
-"""One process of a multi-process scan: `accelerate launch --num_processes 2 --cpu scan_worker.py MODEL EX OUT`."""
+"""One process of a multi-process scan (see test_accelerate_scan.py): scans this rank's shards."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""`accelerate launch --num_processes 2 --cpu` splits a scan's shards and gives the same table as one process."""
+"""A 2-process `accelerate launch --cpu` scan splits the shards and gives the same table as one process."""
 
 from __future__ import annotations
 

@@ -84,7 +84,7 @@ def test_checkpoints_have_validation_per_epoch(smoke):
         "FROM checkpoints c JOIN runs r ON r.id = c.run_id GROUP BY r.stage_key",
     )
     assert len(rows) == 3
-    for key, n, finals, ppl in rows:
+    for _key, n, finals, ppl in rows:
         assert n == smoke.spec.teacher.train.epochs and finals == 1 and ppl > 1
 
 
