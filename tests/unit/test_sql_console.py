@@ -82,9 +82,11 @@ def test_connection_is_read_only_even_past_the_checks(url):
 
     conn = _duckdb_connect(url.removeprefix("duckdb:///"))
     try:
-        with pytest.raises(Exception):
+        import duckdb
+
+        with pytest.raises(duckdb.InvalidInputException, match="read-only"):
             conn.execute("INSERT INTO t VALUES (1, 'a')")
-        with pytest.raises(Exception):
+        with pytest.raises(duckdb.PermissionException):
             conn.execute("SELECT * FROM read_csv('/etc/hostname')")
     finally:
         conn.close()
