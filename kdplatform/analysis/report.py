@@ -1,0 +1,321 @@
+"""The Markdown report of one job: the paper's tables and counts with this job's numbers, all read from SQL
+through kdplatform.analysis.queries. Sections whose runs are missing (no hard student, no classifier run)
+say so instead of failing.
+
+    kdplatform report JOB --out report.md
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from kdplatform.analysis import compare, filtering, mia, queries
+from kdplatform.analysis.queries import Db
+
+VENN_LABELS = {
+    "A": "teacher only",
+    "B": "baseline only",
+    "C": "student only",
+    "AB": "teacher and baseline, not student (easy, suppressed by distillation)",
+    "AC": "teacher and student, not baseline (inherited)",
+    "BC": "baseline and student, not teacher",
+    "ABC": "teacher, baseline and student (easy)",
+}
+COEF_LABELS = {
+    "teacher_ppl": "Teacher PPL",
+    "baseline_ppl": "Baseline PPL",
+    "zlib_entropy": "zlib Entropy",
+    "teacher_baseline_kld": "Teacher-Baseline KLD",
+    "teacher_student_kld": "Teacher-Student KLD",
+}
+METRIC_LABELS = {
+    "accuracy": "Accuracy",
+    "precision": "Precision",
+    "recall": "Recall",
+    "f1": "F1",
+    "roc_auc": "ROC-AUC",
+}
+
+
+def _num(x: object, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if isinstance(x, int) or (isinstance(x, float) and x.is_integer() and abs(x) >= 1):
+        return str(int(x))
+    return f"{float(x):.{digits}g}"
+
+
+def _pct(num: int, den: int) -> str:
+    return f"{100 * num / den:.1f}%" if den else "–"
+
+
+def _share_pct(x: object) -> str:
+    return "–" if x is None else f"{100 * float(x):.1f}%"
+
+
+def _pm(mean: object, std: object) -> str:
+    def f(v: object) -> str:
+        return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.4f}"
+
+    return f"{f(mean)} ± {f(std)}"
+
+
+def _table(headers: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _none(v: object) -> object:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA else v
+
+
+def _config(objective: object, temperature: object) -> str:
+    o, t = _none(objective), _none(temperature)
+    return " ".join(p for p in (str(o) if o else "", f"T={float(t):g}" if t is not None else "") if p) or "–"
+
+
+def _rates(db: Db, job_id: int) -> list[str]:
+    out = ["## Memorization rates (Table 2)", ""]
+    summ = queries.rate_summary(db, job_id)
+    if summ.empty:
+        return out + ["No scanned models yet.", ""]
+    out.append(
+        _table(
+            ["model", "config", "model name", "seeds", "examples", "memorized (mean)", "rate % (mean ± std)"],
+            [
+                [
+                    r.role,
+                    _config(r.objective, r.temperature),
+                    r.model_name or "–",
+                    int(r.runs),
+                    int(r.examples),
+                    _num(float(r.memorized_mean)),
+                    f"{_num(float(r.rate_pct_mean))} ± {_num(_none(r.rate_pct_std))}",
+                ]
+                for r in summ.itertuples()
+            ],
+        )
+    )
+    runs = queries.rates(db, job_id)
+    out += ["", "Per run:", ""]
+    out.append(
+        _table(
+            ["run", "model", "seed", "config", "examples", "memorized", "rate %"],
+            [
+                [
+                    int(r.run_id),
+                    r.role,
+                    _num(_none(r.seed)),
+                    _config(r.objective, r.temperature),
+                    int(r.examples),
+                    int(r.memorized),
+                    _num(float(r.rate_pct)),
+                ]
+                for r in runs.itertuples()
+            ],
+        )
+    )
+    return out + [""]
+
+
+def _venn(db: Db, job_id: int) -> list[str]:
+    out = ["## Overlap of memorized examples (Figure 4)", ""]
+    v = queries.job_venn(db, job_id)
+    if v is None:
+        return out + ["Needs a scanned teacher, baseline and student.", ""]
+    out += [
+        f"Teacher runs {list(v.teacher)}, baseline runs {list(v.baseline)} (seeds pooled), "
+        f"student: {v.student.label}, runs {list(v.student.run_ids)}.",
+        "",
+        _table(["region", "examples"], [[f"{r} — {VENN_LABELS[r]}", v[r]] for r in queries.REGIONS]),
+        "",
+        f"- Easy-to-memorize (teacher and a baseline seed): {v.n_easy}",
+        f"- Student memorized (seeds pooled): {v.n_student}; of these easy: {v['ABC']} "
+        f"({_pct(v['ABC'], v.n_student)})",
+        f"- Easy examples the student did not memorize: {v['AB']}",
+        "",
+        "## Inheritance (section 3.1)",
+        "",
+        f"Inherited (memorized by the teacher and the student, by no baseline seed): **{v.n_inherited}** "
+        f"of {v.n_teacher_not_baseline} teacher-not-baseline examples "
+        f"({_pct(v.n_inherited, v.n_teacher_not_baseline)}); "
+        f"{_pct(v.n_inherited, v.n_student)} of the student's memorization.",
+        "",
+    ]
+    inh = queries.inheritance(db, job_id)
+    if not inh.empty:
+        out += [
+            "Per (teacher, student, baseline) run triple, baseline of the student's seed where there is one:",
+            "",
+            _table(
+                [
+                    "student",
+                    "student run (seed)",
+                    "baseline run (seed)",
+                    "teacher ∖ baseline",
+                    "inherited",
+                    "share of student",
+                ],
+                [
+                    [
+                        f"{r.student_role} {_config(r.student_objective, r.student_temperature)}",
+                        f"{int(r.student_run_id)} ({_num(_none(r.student_seed))})",
+                        f"{int(r.baseline_run_id)} ({_num(_none(r.baseline_seed))})",
+                        int(r.n_teacher_not_baseline),
+                        int(r.n_inherited),
+                        _share_pct(_none(r.share_of_student)),
+                    ]
+                    for r in inh.itertuples()
+                ],
+            ),
+            "",
+        ]
+    return out
+
+
+def _consistency(db: Db, job_id: int) -> list[str]:
+    out = ["## Consistency across seeds (Figure 3)", ""]
+    m = queries.consistency_matrix(db, job_id)
+    if m.empty:
+        return out + ["Needs scanned baseline and student runs.", ""]
+    out += [
+        f"Examples by how many baseline seeds (rows) and how many seeds of {m.attrs['group'].label} "
+        "(columns) memorized them.",
+        "",
+        _table(
+            ["baseline \\ student"] + [str(c) for c in m.columns],
+            [[str(i)] + [int(x) for x in m.loc[i]] for i in m.index],
+        ),
+        "",
+    ]
+    return out
+
+
+def _classifier(db: Db, job_id: int) -> list[str]:
+    out = ["## Memorization classifier (section 4.1, Tables 4-7)", ""]
+    s = queries.classifier_summary(db, job_id)
+    if s.empty:
+        return out + ["No classifier run stored for this job.", ""]
+    n = int(s["n_trials"].max())
+    metrics, coefs = s[s["kind"] == "metric"], s[s["kind"] == "coefficient"]
+    out += [
+        f"Classifier run {int(s['run_id'].iloc[0])}: mean ± std over {n} trials.",
+        "",
+        _table(
+            ["Metric", "Value"],
+            [[METRIC_LABELS.get(r.name, r.name), _pm(r.mean, r.std)] for r in metrics.itertuples()],
+        ),
+        "",
+        _table(
+            ["Feature", "Coefficient"],
+            [[COEF_LABELS.get(r.name, r.name), _pm(r.mean, r.std)] for r in coefs.itertuples()],
+        ),
+        "",
+    ]
+    return out
+
+
+def _filtering(db: Db, job_id: int) -> list[str]:
+    f = filtering.filtering_summary(db, job_id)
+    if f is None:
+        return []
+    return [
+        "## Filtering before distillation (section 4.2)",
+        "",
+        _table(
+            ["", "examples"],
+            [
+                ["excluded (predicted memorized)", f.n_excluded],
+                [f"memorized before ({f.before.label})", f.n_before],
+                [f"memorized after ({f.after.label})", f.n_after],
+                ["newly memorized after filtering", f.n_new],
+                ["memorized before and excluded", f.n_before_excluded],
+                ["memorized after although excluded", f.n_after_excluded],
+            ],
+        ),
+        "",
+    ]
+
+
+def _mia(db: Db, job_id: int) -> list[str]:
+    auc = mia.mia(db, job_id)
+    if auc.empty or auc["auc"].isna().all():
+        return []
+    r0 = auc.iloc[0]
+    return [
+        "## Student vs baseline-only memorization (A.5)",
+        "",
+        f"AUC of each feature separating {int(r0.n_student)} student-memorized from "
+        f"{int(r0.n_baseline_only)} baseline-only examples:",
+        "",
+        _table(
+            ["feature", "AUC (max(auc, 1-auc))", "direction"],
+            [
+                [COEF_LABELS.get(r.feature, r.feature), _num(_none(r.auc_separation)), r.direction]
+                for r in auc.itertuples()
+                if not math.isnan(r.auc)
+            ],
+        ),
+        "",
+    ]
+
+
+def _soft_hard(db: Db, job_id: int) -> list[str]:
+    sh = compare.soft_vs_hard(db, job_id)
+    if sh is None:
+        return []
+    return [
+        "## Soft vs hard distillation (section 6)",
+        "",
+        f"Soft: {sh.soft.label}; hard: {sh.hard.label} (seeds pooled).",
+        "",
+        _table(
+            ["", "value"],
+            [
+                ["memorized by the soft student", sh.n_soft],
+                ["memorized by the hard student", sh.n_hard],
+                ["memorized by both", sh.n_both],
+                ["share of the hard student's also memorized by the soft", _pct(sh.n_both, sh.n_hard)],
+                ["hard-memorized and easy (teacher and baseline)", sh.n_hard_easy],
+                ["difficult (hard only: not soft, no baseline seed)", sh.n_difficult],
+                [
+                    "difficult also memorized by the teacher",
+                    f"{sh.n_difficult_teacher} ({_pct(sh.n_difficult_teacher, sh.n_difficult)})",
+                ],
+                ["inherited by the soft student", sh.inherited_soft],
+                ["inherited by the hard student", sh.inherited_hard],
+                ["inheritance ratio hard / soft", _num(sh.inheritance_ratio, 3)],
+            ],
+        ),
+        "",
+    ]
+
+
+def render_report(db: Db, job: int | str) -> str:
+    if isinstance(db, str):  # one engine for the report's few dozen queries
+        from kdplatform.store.db import make_engine
+
+        engine = make_engine(db, read_only=True)
+        try:
+            return render_report(engine, job)
+        finally:
+            engine.dispose()
+    job_id = queries.resolve_job(db, job)
+    info = queries.job_info(db, job_id)
+    lines = [f"# Memorization report: {info['name']} (job {job_id})", ""]
+    for section in (_rates, _venn, _consistency, _classifier, _filtering, _mia, _soft_hard):
+        lines += section(db, job_id)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_report(db: Db, job: int | str, path: str | Path) -> str:
+    """Render the report and write it to `path`; returns the Markdown."""
+    md = render_report(db, job)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(md)
+    return md

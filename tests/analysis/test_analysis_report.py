@@ -1,0 +1,46 @@
+"""The Markdown report holds this job's numbers, each equal to an independent count."""
+
+from __future__ import annotations
+
+from kdplatform.analysis import report
+
+
+def test_report_numbers(study, classified, tmp_path):
+    _, result, _ = classified
+    md = report.write_report(study.engine, "alpha", tmp_path / "out" / "report.md")
+    assert (tmp_path / "out" / "report.md").read_text() == md
+    assert md.startswith("# Memorization report: alpha (job 1)")
+
+    for run in study.run_ids("alpha", "baseline"):  # Table 2, per run
+        n = len(study.mem[run])
+        seed = int(study.runs.set_index("id").seed[run])
+        assert f"| {run} | baseline | {seed} | – | 240 | {n} | {100 * n / 240:.4g} |" in md
+
+    t = study.union(study.run_ids("alpha", "teacher"))
+    b = study.union(study.run_ids("alpha", "baseline"))
+    s = study.union(study.run_ids("alpha", "student", "forward_kl", 1.0))
+    h = study.union(study.run_ids("alpha", "student_hard"))
+    assert f"| AC — teacher and student, not baseline (inherited) | {len((t & s) - b)} |" in md
+    assert f"| ABC — teacher, baseline and student (easy) | {len(t & b & s)} |" in md
+    assert f"| A — teacher only | {len(t - b - s)} |" in md
+    assert f"**{len((t & s) - b)}** of {len(t - b)} teacher-not-baseline examples" in md
+
+    summary = result.summary.set_index("name")
+    for metric, label in (("accuracy", "Accuracy"), ("roc_auc", "ROC-AUC")):
+        mean, std = summary.loc[metric, "mean"], summary.loc[metric, "std"]
+        assert f"| {label} | {mean:.4f} ± {std:.4f} |" in md
+    z = summary.loc["zlib_entropy"]
+    assert f"| zlib Entropy | {z['mean']:.4f} ± {z['std']:.4f} |" in md
+    assert "over 100 trials" in md
+
+    assert f"| memorized by the hard student | {len(h)} |" in md
+    assert f"| memorized by both | {len(s & h)} |" in md
+    assert f"| difficult (hard only: not soft, no baseline seed) | {len(h - s - b)} |" in md
+    assert f"| excluded (predicted memorized) | {int(result.risk.predicted.sum())} |" in md
+
+
+def test_report_without_optional_sections(study):
+    md = report.render_report(study.engine.url.render_as_string(hide_password=False), "gamma")
+    assert "No classifier run stored for this job." in md
+    assert "Soft vs hard" not in md and "Filtering" not in md
+    assert "## Overlap of memorized examples (Figure 4)" in md
