@@ -1,9 +1,9 @@
 """A generated study in a fresh database: three jobs, several roles, seeds and student configurations,
 random memorized sets driven by a latent per-example difficulty so that they overlap.
 
-The `study` fixture runs on DuckDB always and on PostgreSQL when KDP_TEST_POSTGRES_URL names a scratch
-database (its public schema is dropped and recreated). Tests compare the views against `Study.mem`, the
-memorized sets kept in Python from the same generated rows.
+The `study` fixture runs on DuckDB and on PostgreSQL (a fresh database on the throwaway server of
+tests/pg_server.py, or on the server KDP_TEST_POSTGRES_URL names; skipped when neither is available).
+Tests compare the views against `Study.mem`, the memorized sets kept in Python from the same rows.
 """
 
 from __future__ import annotations
@@ -11,18 +11,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from kdplatform.store import db
 
 N = 240
-PG_ENV = "KDP_TEST_POSTGRES_URL"
 
 
 @dataclass
@@ -307,24 +309,43 @@ def generate(engine: Engine) -> Study:
     return Study(engine, jobs, datasets, trained.reset_index(drop=True), mem, scans, examples, kld)
 
 
-def _postgres_engine() -> Engine:
-    engine = db.make_engine(os.environ[PG_ENV])
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    return engine
+@contextmanager
+def _postgres_url(request) -> Iterator[str]:
+    """A fresh database on the shared throwaway server (tests/pg_server.py), dropped afterwards."""
+    stop = None
+    try:
+        server = request.getfixturevalue("pg_server")
+    except pytest.FixtureLookupError:  # tests/conftest.py does not import the server fixtures yet
+        pytest.importorskip("psycopg", reason="PostgreSQL variant needs psycopg (extra 'postgres')")
+        import pg_server
+
+        if external := os.environ.get("KDP_TEST_POSTGRES_URL"):
+            u = make_url(external)
+            server = pg_server.PgServer(
+                u.host, u.port or 5432, u.username, u.password, u.database or "postgres"
+            )
+        else:
+            server, stop = pg_server.start_local_postgres()
+    name = server.create_database()
+    try:
+        yield server.url(name)
+    finally:
+        server.drop_database(name)
+        if stop is not None:
+            stop()
 
 
-@pytest.fixture(scope="session", params=["duckdb"] + (["postgres"] if os.environ.get(PG_ENV) else []))
-def study(request, tmp_path_factory) -> Study:
-    if request.param == "duckdb":
-        engine = db.make_engine(f"duckdb:///{tmp_path_factory.mktemp('analysis') / 'study.duckdb'}")
-    else:
-        engine = _postgres_engine()
-    db.upgrade(engine)
-    study = generate(engine)
-    yield study
-    engine.dispose()
+@pytest.fixture(scope="session", params=["duckdb", "postgresql"])
+def study(request, tmp_path_factory) -> Iterator[Study]:
+    with ExitStack() as stack:
+        if request.param == "duckdb":
+            url = f"duckdb:///{tmp_path_factory.mktemp('analysis') / 'study.duckdb'}"
+        else:
+            url = stack.enter_context(_postgres_url(request))
+        engine = db.make_engine(url)
+        stack.callback(engine.dispose)
+        db.upgrade(engine)
+        yield generate(engine)
 
 
 CLASSIFIER_RUN = 999
