@@ -230,7 +230,13 @@ class JobRunner:
             conn = s.connection()
             for table in ("scan_results", "example_kld", "greedy_continuations"):
                 db.delete_rows(conn, table, scan_run_id=run.id)
-            for table in ("checkpoints", "run_inputs"):
+            for table in (
+                "checkpoints",
+                "run_inputs",
+                "classifier_trials",
+                "classifier_coefficients",
+                "example_risk",
+            ):
                 db.delete_rows(conn, table, run_id=run.id)
             return run.id
 

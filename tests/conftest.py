@@ -19,3 +19,5 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+from pg_server import *  # noqa: E402,F403  (PostgreSQL and MLflow server fixtures)

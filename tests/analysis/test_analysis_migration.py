@@ -1,4 +1,4 @@
-"""Migration 0002 downgrades and upgrades cleanly, and agrees with the ORM classes of analysis.tables."""
+"""Migration 0002 downgrades and upgrades cleanly, and agrees with the ORM classes in store.schema."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
-import kdplatform.analysis.tables  # noqa: F401  (registers the classifier tables on Base.metadata)
 from kdplatform.store import db
 from kdplatform.store.schema import Base
 

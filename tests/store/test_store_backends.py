@@ -56,13 +56,9 @@ def test_migrations_up_down_up(db_url):
 
 def test_migrations_match_orm_on_postgres(pg_url):
     """On PostgreSQL the migrations create the ORM's schema exactly, foreign keys included."""
-    import contextlib
-
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    with contextlib.suppress(ImportError):
-        import kdplatform.analysis.tables  # noqa: F401  (puts the analysis tables on Base)
     engine = db.make_engine(pg_url)
     db.upgrade(engine)
     with engine.connect() as conn:
