@@ -4,6 +4,8 @@
     kdplatform plan jobs/quickstart.yaml
     kdplatform run jobs/quickstart.yaml [--workdir DIR]
     kdplatform sql "select * from memorization_rates" [--job JOB | --db URL] [--format table|csv|parquet]
+    kdplatform report jobs/quickstart.yaml [--out report.md]
+    kdplatform venn3 RUN_A RUN_B RUN_C [--job JOB | --db URL]
     kdplatform db upgrade [--job JOB | --db URL]
     kdplatform dashboard [JOB]
 
@@ -95,6 +97,31 @@ def cmd_sql(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from kdplatform.analysis.report import write_report
+
+    spec = load_spec(args.job)
+    out = Path(args.out) if args.out else _workdir(spec, args.workdir) / "report.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_report(_db_url(args), spec.name, out)
+    print(f"report: {out}")
+    return 0
+
+
+def cmd_venn3(args) -> int:
+    from kdplatform.analysis.queries import venn3
+
+    def ids(arg: str) -> list[int]:
+        try:
+            return [int(x) for x in arg.split(",") if x]
+        except ValueError:
+            raise SpecError(f"venn3: {arg!r} is not a comma-separated list of run ids") from None
+
+    df = venn3(_db_url(args), ids(args.a), ids(args.b), ids(args.c))
+    print(df.to_string(index=False))
+    return 0
+
+
 def cmd_db(args) -> int:
     from kdplatform.store import db
 
@@ -151,6 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--max-rows", type=int, default=10_000)
     sp.add_argument("--timeout", type=float, default=30.0)
     sp.set_defaults(fn=cmd_sql)
+    sp = sub.add_parser("report", help="write the job's Markdown report (the paper's tables, from SQL)")
+    sp.add_argument("job")
+    sp.add_argument("--workdir")
+    sp.add_argument("--db")
+    sp.add_argument("--out", help="output file (default <workdir>/report.md)")
+    sp.set_defaults(fn=cmd_report)
+    sp = sub.add_parser("venn3", help="the seven region counts of three runs' memorized sets")
+    for name in ("a", "b", "c"):
+        sp.add_argument(name, help="run id, or comma-separated run ids (their union)")
+    sp.add_argument("--job")
+    sp.add_argument("--workdir")
+    sp.add_argument("--db")
+    sp.set_defaults(fn=cmd_venn3)
     sp = sub.add_parser("db", help="database schema")
     sp.add_argument("action", choices=["upgrade", "current"])
     sp.add_argument("--job")

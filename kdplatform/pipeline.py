@@ -112,6 +112,24 @@ def plan(spec: JobSpec) -> Plan:
                     temperature=t,
                     alpha=d.alpha,
                 )
+    if spec.classifier is not None:
+        scans = tuple(s.key for s in stages if s.kind == "scan")
+        stages.append(Stage("classify", "classify", spec.classifier.model_dump(mode="json"), scans))
+    fs = spec.filtered_student
+    if fs is not None:
+        exclusion = ("classify",) if fs.exclude == "classifier" else ()
+        for seed in spec.seeds:
+            train(
+                f"train/student_filtered/s{seed}",
+                "student_filtered",
+                fs,
+                seed,
+                ("data", "train/teacher", *exclusion),
+                objective=fs.distill.objective[0],
+                temperature=fs.distill.temperature[0],
+                alpha=fs.distill.alpha,
+                exclude=fs.exclude,
+            )
     if spec.hard_student is not None:
         gen_cfg = {"prefix_len": spec.data.prefix_len, "shard_size": spec.scan.shard_size}
         stages.append(Stage("hard_data", "generate", gen_cfg, ("data", "train/teacher"), "teacher"))
@@ -263,6 +281,7 @@ class JobRunner:
                     "train": self._train,
                     "scan": self._scan,
                     "generate": self._generate,
+                    "classify": self._classify,
                 }[stage.kind]
                 handler(stage, run_id, mid)
         except BaseException as e:
@@ -478,6 +497,7 @@ class JobRunner:
             "baseline": self.spec.baseline,
             "student": self.spec.student,
             "student_hard": self.spec.hard_student,
+            "student_filtered": self.spec.filtered_student,
         }[stage.role]
         ds = self.dataset("hard_data" if stage.role == "student_hard" else "data")
         model = load_model(rs.model, vocab_size=ds.vocab_size, max_positions=ds.seq_len, seed=stage.seed)
@@ -487,7 +507,12 @@ class JobRunner:
                 f"is smaller than the tokenizer's vocabulary ({ds.vocab_size})"
             )
         teacher, kd, inputs = None, None, [RunInput(run_id=run_id, kind="dataset", dataset_id=ds.id)]
-        if stage.role == "student":
+        train_tokens = self._tokens("train", "hard_data" if stage.role == "student_hard" else "data")
+        if stage.role == "student_filtered":
+            train_tokens, excluded, source = self._exclusion(stage, train_tokens)
+            inputs.append(RunInput(run_id=run_id, kind="exclusion", input_run_id=source))
+            self.echo(f"       D_clean: {len(train_tokens)} examples ({excluded} excluded)")
+        if stage.role in ("student", "student_filtered"):
             t_run, t_ck = self._final_checkpoint("train/teacher")
             teacher = load_pretrained(self.checkpoint_dir("train/teacher"))
             kd = KDConfig(stage.objective, stage.temperature, stage.config.get("alpha", 0.0))
@@ -515,7 +540,7 @@ class JobRunner:
         out = self.checkpoint_dir(stage.key)
         res = train(
             model,
-            self._tokens("train", "hard_data" if stage.role == "student_hard" else "data"),
+            train_tokens,
             self._tokens("val"),
             rs.train,
             seed=stage.seed,
@@ -562,6 +587,72 @@ class JobRunner:
             f"       val loss {res.final.val_loss:.3f}, ppl {res.final.val_ppl:.1f}, "
             f"{res.tokens / max(res.seconds, 1e-9):.0f} tok/s"
         )
+
+    def _exclusion(self, stage: Stage, tokens: np.ndarray) -> tuple[np.ndarray, int, int | None]:
+        """D minus the exclusion set: the classifier's predicted-memorized examples, or ids from a file."""
+        from kdplatform.analysis.filtering import clean_mask, stored_exclusion
+        from kdplatform.data.examples import Examples
+
+        ids = Examples.read(Path(self.dataset().path) / "train.parquet").example_ids
+        exclude = stage.config["exclude"]
+        if exclude == "classifier":
+            source = self._run_row("classify").id
+            excluded = stored_exclusion(self.engine, self.job_id, run_id=source)
+        else:
+            source = None
+            path = Path(exclude.removeprefix("file:"))
+            try:
+                excluded = np.loadtxt(path, dtype=np.int64, ndmin=1)
+            except (OSError, ValueError) as e:
+                raise DataError(
+                    f"filtered_student.exclude: cannot read example ids from {path}: {e}"
+                ) from None
+        keep = clean_mask(ids, excluded)
+        return tokens[keep], int((~keep).sum()), source
+
+    # ------------------------------------------------------------------------------------------ classify
+    def _classify(self, stage: Stage, run_id: int, mlflow_id: str) -> None:
+        """Predict, from what is known before distillation, which examples the student memorizes."""
+        from kdplatform.analysis import queries
+        from kdplatform.analysis.classifier import ClassifierConfig, run_classifier, to_arrow
+
+        c = self.spec.classifier
+        cfg = ClassifierConfig(
+            features=tuple(c.features),
+            trials=c.trials,
+            ratio=c.ratio,
+            test_size=c.test_size,
+            seed=c.seed,
+            threshold=c.threshold,
+        )
+        ds = self.dataset()
+        df = queries.features(self.engine, self.job_id)
+        skipped = None
+        try:
+            res = run_classifier(df, cfg)
+        except ValueError as e:
+            skipped, res = f"skipped: {e}", None
+        with self._session() as s, s.begin():
+            if res is not None:
+                for table, rows in to_arrow(res, run_id, ds.id).items():
+                    db.bulk_insert(s.connection(), table, rows)
+            for dep in stage.deps:
+                s.add(RunInput(run_id=run_id, kind="scan", input_run_id=self._run_row(dep).id))
+            run = s.get(Run, run_id)
+            run.dataset_id, run.error = ds.id, skipped
+            self._finish(s, run_id)
+        if res is None:
+            self.echo(f"       classifier {skipped}")
+            return
+        means = {
+            f"{r.name}_mean": r.mean
+            for r in res.summary.itertuples()
+            if r.kind == "metric" and r.mean == r.mean
+        }
+        self.tracker.log_metrics(mlflow_id, means)
+        auc = res.summary.set_index("name").loc["roc_auc", "mean"]
+        n_pred = int(res.risk["predicted"].sum())
+        self.echo(f"       {len(res.trials)} trials: ROC-AUC {auc:.3f}, {n_pred} examples predicted memorized")
 
     # ------------------------------------------------------------------------------------------- scan
     def _scan(self, stage: Stage, run_id: int, mlflow_id: str) -> None:
@@ -660,7 +751,8 @@ class JobRunner:
             return pd.read_sql(
                 text(
                     "SELECT run_id, role, seed, temperature, objective, model_name, examples, memorized, "
-                    "rate_pct FROM memorization_rates WHERE job_id = :j ORDER BY run_id"
+                    "CAST(rate_pct AS DOUBLE PRECISION) AS rate_pct FROM memorization_rates "
+                    "WHERE job_id = :j ORDER BY run_id"
                 ),
                 conn,
                 params={"j": self.job_id},

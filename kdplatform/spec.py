@@ -133,6 +133,33 @@ class StudentSpec(RoleSpec):
     distill: DistillSpec = DistillSpec()
 
 
+class ClassifierSpec(Strict):
+    """The pre-distillation memorization classifier (section 4.1, A.4)."""
+
+    features: list[str] = ["teacher_ppl", "baseline_ppl", "zlib_entropy", "teacher_baseline_kld"]
+    trials: PositiveInt = 100
+    ratio: PositiveInt = 3
+    """Negatives sampled per positive, afresh in each trial."""
+    test_size: Annotated[float, Field(gt=0, lt=1)] = 0.3
+    seed: int = 0
+    threshold: Annotated[float, Field(ge=0, le=1)] = 0.5
+    """Risk at or above which an example is predicted memorized (and filtered out)."""
+
+
+class FilteredStudentSpec(StudentSpec):
+    """Re-distillation on D minus an exclusion set (section 4.2); scanned on all of D."""
+
+    exclude: str = "classifier"
+    """`classifier` (examples the job's classifier predicts memorized) or `file:PATH` (one id per line)."""
+
+    @field_validator("exclude")
+    @classmethod
+    def _exclude(cls, v: str) -> str:
+        if v == "classifier" or v.startswith("file:") and len(v) > 5:
+            return v
+        raise ValueError("must be `classifier` or `file:PATH`")
+
+
 class ScanSpec(Strict):
     batch_size: PositiveInt | None = None
     """Sequences per forward pass (default: chosen from the device and vocabulary)."""
@@ -160,6 +187,8 @@ class JobSpec(Strict):
     student: StudentSpec
     hard_student: RoleSpec | None = None
     """Sequence-level (hard) KD: trained with CE on the teacher's greedy continuations of each prefix."""
+    classifier: ClassifierSpec | None = None
+    filtered_student: FilteredStudentSpec | None = None
     scan: ScanSpec = ScanSpec()
 
     @field_validator("seeds")
@@ -170,6 +199,21 @@ class JobSpec(Strict):
         if len(set(v)) != len(v):
             raise ValueError("seeds must be distinct")
         return v
+
+    @model_validator(mode="after")
+    def _filter_needs_classifier(self) -> JobSpec:
+        fs = self.filtered_student
+        if fs is not None and fs.exclude == "classifier" and self.classifier is None:
+            raise ValueError(
+                "filtered_student.exclude is `classifier` but the job has no `classifier:` section"
+            )
+        if (
+            self.classifier is not None
+            and not self.scan.kld
+            and "teacher_baseline_kld" in self.classifier.features
+        ):
+            raise ValueError("classifier.features uses teacher_baseline_kld, which needs scan.kld: true")
+        return self
 
     def content_hash(self) -> str:
         return hash_config(self.model_dump(mode="json"))

@@ -39,7 +39,11 @@ def test_every_stage_done_with_lineage(smoke):
         "SELECT r.stage_key, t.stage_key FROM run_inputs i JOIN runs r ON r.id = i.run_id "
         "JOIN runs t ON t.id = i.input_run_id WHERE i.kind = 'teacher'",
     )
-    assert edges == [("train/student/s0/forward_kl/T2", "train/teacher")]
+    assert sorted(edges) == [
+        ("hard_data", "train/teacher"),
+        ("train/student/s0/forward_kl/T1", "train/teacher"),
+        ("train/student_filtered/s0", "train/teacher"),
+    ]
 
 
 def test_scan_rows_match_generate(smoke):
@@ -66,7 +70,7 @@ def test_scan_rows_match_generate(smoke):
 
 def test_rates_view_matches_rows(smoke):
     rates = smoke.rates()
-    assert set(rates.role) == {"teacher", "baseline", "student"}
+    assert set(rates.role) == {"teacher", "baseline", "student", "student_filtered", "student_hard"}
     for _, r in rates.iterrows():
         n, m = q(
             smoke,
@@ -83,7 +87,7 @@ def test_checkpoints_have_validation_per_epoch(smoke):
         "SELECT r.stage_key, COUNT(*), SUM(CASE WHEN c.is_final THEN 1 ELSE 0 END), MIN(c.val_ppl) "
         "FROM checkpoints c JOIN runs r ON r.id = c.run_id GROUP BY r.stage_key",
     )
-    assert len(rows) == 3
+    assert len(rows) == 5
     for _key, n, finals, ppl in rows:
         assert n == smoke.spec.teacher.train.epochs and finals == 1 and ppl > 1
 
@@ -129,4 +133,5 @@ def test_cli_sql_reads_the_job_database(smoke):
         check=True,
     )
     assert out.stdout.splitlines()[0] == "role,memorized"
-    assert [line.split(",")[0] for line in out.stdout.splitlines()[1:]] == ["teacher", "baseline", "student"]
+    roles = [line.split(",")[0] for line in out.stdout.splitlines()[1:]]
+    assert roles == ["teacher", "baseline", "student", "student_filtered", "student_hard"]
