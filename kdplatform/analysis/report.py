@@ -295,6 +295,12 @@ def _soft_hard(db: Db, job_id: int) -> list[str]:
     ]
 
 
+def _verdicts(db: Db, job_id: int) -> list[str]:
+    from kdplatform.analysis.verdicts import verdicts
+
+    return ["## The paper's findings on this job", ""] + [f"- {v.line()}" for v in verdicts(db, job_id)] + [""]
+
+
 def render_report(db: Db, job: int | str) -> str:
     if isinstance(db, str):  # one engine for the report's few dozen queries
         from kdplatform.store.db import make_engine
@@ -307,7 +313,7 @@ def render_report(db: Db, job: int | str) -> str:
     job_id = queries.resolve_job(db, job)
     info = queries.job_info(db, job_id)
     lines = [f"# Memorization report: {info['name']} (job {job_id})", ""]
-    for section in (_rates, _venn, _consistency, _classifier, _filtering, _mia, _soft_hard):
+    for section in (_verdicts, _rates, _venn, _consistency, _classifier, _filtering, _mia, _soft_hard):
         lines += section(db, job_id)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +21,10 @@ from kdplatform.spec import load_spec
 def smoke(tmp_path_factory, repo_root):
     workdir = tmp_path_factory.mktemp("smoke")
     spec = load_spec(repo_root / "jobs" / "smoke.yaml")
-    runner = JobRunner(spec, workdir, echo=lambda _: None)
+    said: list[str] = []
+    runner = JobRunner(spec, workdir, echo=said.append)
     runner.run()
+    runner.said = said
     return runner
 
 
@@ -49,7 +52,7 @@ def test_every_stage_done_with_lineage(smoke):
 def test_scan_rows_match_generate(smoke):
     """Stored outcomes equal an independent generate()-based check of the saved checkpoints."""
     ds = smoke.dataset()
-    ex = Examples.read(__import__("pathlib").Path(ds.path) / "train.parquet")
+    ex = Examples.read(Path(ds.path) / "train.parquet")
     n_examples = q(smoke, "SELECT COUNT(*) FROM examples WHERE dataset_id = :d AND split = 'train'", d=ds.id)
     assert n_examples[0][0] == len(ex) == smoke.spec.data.num_examples
     for key in ("train/teacher", "train/baseline/s0"):
@@ -135,3 +138,72 @@ def test_cli_sql_reads_the_job_database(smoke):
     assert out.stdout.splitlines()[0] == "role,memorized"
     roles = [line.split(",")[0] for line in out.stdout.splitlines()[1:]]
     assert roles == ["teacher", "baseline", "student", "student_filtered", "student_hard"]
+
+
+def test_classifier_and_filtered_student(smoke):
+    trials = q(
+        smoke,
+        "SELECT COUNT(*), MIN(n_positive) FROM classifier_trials t JOIN runs r ON r.id = t.run_id "
+        "WHERE r.stage_key = 'classify'",
+    )[0]
+    assert trials[0] == smoke.spec.classifier.trials and trials[1] > 0
+    excluded = q(smoke, "SELECT COUNT(*) FROM example_risk WHERE predicted")[0][0]
+    filtered = smoke._run_row("train/student_filtered/s0")
+    edge = q(
+        smoke, "SELECT input_run_id FROM run_inputs WHERE run_id = :r AND kind = 'exclusion'", r=filtered.id
+    )
+    assert edge == [(smoke._run_row("classify").id,)]
+    assert f"({excluded} excluded)" in " ".join(smoke.said)
+
+
+def test_hard_data_is_true_prefix_plus_teacher_greedy(smoke):
+    import torch
+
+    d, hard = smoke.dataset(), smoke.dataset("hard_data")
+    assert hard.parent_dataset_id == d.id
+    orig = Examples.read(Path(d.path) / "train.parquet")
+    gen = Examples.read(Path(hard.path) / "train.parquet")
+    assert np.array_equal(orig.example_ids, gen.example_ids)
+    assert np.array_equal(orig.tokens[:, : d.prefix_len], gen.tokens[:, : d.prefix_len])
+    teacher = load_pretrained(smoke.checkpoint_dir("train/teacher"))
+    ref = greedy_reference(teacher, torch.as_tensor(gen.tokens), d.prefix_len)
+    assert ref.memorized.all(), "each generated suffix is the teacher's own greedy continuation"
+
+
+def test_greedy_continuations_match_generate(smoke):
+    import torch
+
+    ds = smoke.dataset()
+    ex = Examples.read(Path(ds.path) / "train.parquet")
+    run_id = smoke._run_row("train/baseline/s0").id
+    rows = q(
+        smoke,
+        "SELECT g.example_id, g.tokens, s.match_len FROM greedy_continuations g JOIN scan_results s "
+        "ON s.run_id = g.run_id AND s.example_id = g.example_id WHERE g.run_id = :r",
+        r=run_id,
+    )
+    assert rows and all(m >= smoke.spec.scan.store_greedy_min_match for _, _, m in rows)
+    model = load_pretrained(smoke.checkpoint_dir("train/baseline/s0"))
+    idx = {int(e): i for i, e in enumerate(ex.example_ids)}
+    prompts = torch.as_tensor(ex.tokens[[idx[r[0]] for r in rows], : ds.prefix_len])
+    out = model.generate(
+        prompts,
+        attention_mask=torch.ones_like(prompts),
+        do_sample=False,
+        max_new_tokens=ds.seq_len - ds.prefix_len,
+        min_new_tokens=ds.seq_len - ds.prefix_len,
+        pad_token_id=0,
+        eos_token_id=None,
+    )[:, ds.prefix_len :]
+    for (_, toks, match), gen in zip(rows, out.tolist(), strict=True):
+        stored = [int(t) for t in toks.split()]
+        exact = min(match + 1, len(stored))
+        assert stored[:exact] == gen[:exact]
+
+
+def test_report_has_the_papers_tables(smoke, tmp_path):
+    from kdplatform.analysis.report import write_report
+
+    text_ = write_report(smoke.engine, smoke.spec.name, tmp_path / "r.md")
+    for heading in ("Table 2", "Figure 4", "Inheritance", "classifier"):
+        assert heading in text_

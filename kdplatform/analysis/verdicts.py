@@ -1,0 +1,211 @@
+"""One line per headline finding of the paper: reproduced, not reproduced or inconclusive, with this job's
+numbers, all read from SQL. A finding is inconclusive when the job lacks the runs it needs or has too few
+memorized examples to tell (fewer than MIN_COUNT); thresholds are stated in each line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from kdplatform.analysis import queries
+from kdplatform.analysis.queries import Db
+
+MIN_COUNT = 5
+"""Fewest memorized examples a comparison needs before it says more than 'inconclusive'."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    finding: str
+    outcome: str
+    """reproduced | not reproduced | inconclusive"""
+    evidence: str
+
+    def line(self) -> str:
+        return f"[{self.outcome}] {self.finding}: {self.evidence}"
+
+
+def _rate(rates: pd.DataFrame, role: str, objective=None, temperature=None) -> pd.Series | None:
+    sel = rates[rates.role == role]
+    if objective is not None:
+        sel = sel[(sel.objective == objective) & np.isclose(sel.temperature.astype(float), temperature)]
+    return None if sel.empty else sel.iloc[0]
+
+
+def _val_loss(db: Db, job_id: int, role: str) -> float | None:
+    df = queries.read(
+        db,
+        "SELECT AVG(c.val_loss) AS v FROM checkpoints c JOIN runs r ON r.id = c.run_id "
+        "WHERE r.job_id = :j AND r.role = :role AND c.is_final",
+        j=job_id,
+        role=role,
+    )
+    v = df.v.iloc[0] if len(df) else None
+    return None if v is None or pd.isna(v) else float(v)
+
+
+def verdicts(db: Db, job: int | str) -> list[Verdict]:
+    job_id = queries.resolve_job(db, job)
+    rates = queries.rate_summary(db, job_id)
+    out: list[Verdict] = []
+    g = queries.student_group(db, job_id)
+    base = _rate(rates, "baseline")
+    stud = _rate(rates, "student", g.objective, g.temperature) if g is not None else None
+
+    # 1. Table 2: the student memorizes less than the baseline.
+    f = "Distilled students memorize less than the baseline (Table 2)"
+    if base is None or stud is None:
+        out.append(Verdict(f, "inconclusive", "the job has no scanned baseline and student"))
+    else:
+        ev = f"student {stud.rate_pct_mean:.2f}% vs baseline {base.rate_pct_mean:.2f}% (seed means)"
+        if max(base.memorized_mean, stud.memorized_mean) < MIN_COUNT:
+            out.append(Verdict(f, "inconclusive", ev + f"; fewer than {MIN_COUNT} memorized examples"))
+        else:
+            ok = stud.rate_pct_mean < base.rate_pct_mean
+            out.append(Verdict(f, "reproduced" if ok else "not reproduced", ev))
+
+    # 2. Table 1: the student generalizes better than the baseline.
+    f = "Distilled students reach a lower validation loss than the baseline (Table 1)"
+    vb, vs = _val_loss(db, job_id, "baseline"), _val_loss(db, job_id, "student")
+    if vb is None or vs is None:
+        out.append(Verdict(f, "inconclusive", "no final checkpoints for baseline and student"))
+    else:
+        out.append(
+            Verdict(
+                f,
+                "reproduced" if vs < vb else "not reproduced",
+                f"student {vs:.3f} vs baseline {vb:.3f} (mean over seeds, nats/token)",
+            )
+        )
+
+    venn = queries.job_venn(db, job_id)
+    # 3. Section 3.1: little inheritance of the teacher's own memorization.
+    f = "Students inherit little of what only the teacher memorized (section 3.1, paper 0.9%)"
+    if venn is None or venn.n_teacher_not_baseline < MIN_COUNT:
+        n = 0 if venn is None else venn.n_teacher_not_baseline
+        out.append(Verdict(f, "inconclusive", f"{n} examples memorized by the teacher and no baseline seed"))
+    else:
+        share = venn.n_inherited / venn.n_teacher_not_baseline
+        out.append(
+            Verdict(
+                f,
+                "reproduced" if share < 0.10 else "not reproduced",
+                f"{venn.n_inherited} of {venn.n_teacher_not_baseline} ({100 * share:.1f}%; threshold 10%)",
+            )
+        )
+
+    # 4. Section 3.2: the student memorizes mostly easy examples.
+    f = "Students memorize mostly easy examples, memorized by teacher and baseline (Figure 4, paper 95.7%)"
+    if venn is None or venn.n_student < MIN_COUNT:
+        out.append(Verdict(f, "inconclusive", f"student memorized {0 if venn is None else venn.n_student}"))
+    else:
+        easy = venn["ABC"] / venn.n_student
+        out.append(
+            Verdict(
+                f,
+                "reproduced" if easy >= 0.8 else "not reproduced",
+                f"{venn['ABC']} of {venn.n_student} ({100 * easy:.1f}%; threshold 80%)",
+            )
+        )
+
+    # 5. Figure 5: easy examples have lower zlib entropy and baseline perplexity.
+    f = "Easy examples have lower zlib entropy and baseline perplexity than the others (Figure 5)"
+    feats = queries.features(db, job_id) if g is not None else pd.DataFrame()
+    if feats.empty or feats.easy.sum() < MIN_COUNT or (~feats.easy).sum() < MIN_COUNT:
+        out.append(Verdict(f, "inconclusive", "fewer than 5 easy or 5 other examples"))
+    else:
+        e, o = feats[feats.easy], feats[~feats.easy]
+        z = (e.zlib_entropy.median(), o.zlib_entropy.median())
+        p = (e.baseline_ppl.median(), o.baseline_ppl.median())
+        ok = z[0] < z[1] and p[0] < p[1]
+        out.append(
+            Verdict(
+                f,
+                "reproduced" if ok else "not reproduced",
+                f"median zlib {z[0]:.0f} vs {z[1]:.0f} bytes, baseline ppl {p[0]:.2f} vs {p[1]:.2f} "
+                f"({len(e)} easy, {len(o)} others)",
+            )
+        )
+
+    # 6. Figure 2: higher temperature, less memorization.
+    f = "Higher distillation temperature gives less memorization (Figure 2)"
+    sweep = rates[(rates.role == "student")]
+    if g is not None:
+        sweep = sweep[sweep.objective == g.objective]
+    if sweep.temperature.nunique() < 2:
+        out.append(Verdict(f, "inconclusive", "the job has fewer than two temperatures"))
+    else:
+        sweep = sweep.sort_values("temperature")
+        pts = ", ".join(
+            f"T={t:g}: {r:.2f}%" for t, r in zip(sweep.temperature, sweep.rate_pct_mean, strict=True)
+        )
+        ok = bool(np.all(np.diff(sweep.rate_pct_mean.to_numpy()) <= 0)) and (
+            sweep.rate_pct_mean.iloc[0] > sweep.rate_pct_mean.iloc[-1]
+        )
+        flat = sweep.memorized_mean.max() < MIN_COUNT
+        out.append(Verdict(f, "inconclusive" if flat else "reproduced" if ok else "not reproduced", pts))
+
+    # 7. Section 4: memorization is predictable before distillation.
+    f = "Student memorization is predictable before distillation (Table 4)"
+    summ = queries.classifier_summary(db, job_id)
+    if summ.empty:
+        out.append(Verdict(f, "inconclusive", "no classifier run (or too few student-memorized examples)"))
+    else:
+        auc = summ[(summ.kind == "metric") & (summ.name == "roc_auc")].iloc[0]
+        ok = auc["mean"] - 2 * (auc["std"] if pd.notna(auc["std"]) else 0) > 0.5
+        out.append(
+            Verdict(
+                f,
+                "reproduced" if ok else "not reproduced",
+                f"ROC-AUC {auc['mean']:.3f} ± {auc['std']:.3f} over {int(auc['n_trials'])} trials "
+                "(reproduced if mean - 2 std > 0.5)",
+            )
+        )
+
+    # 8-9. Section 6: soft vs hard distillation.
+    from kdplatform.analysis.compare import soft_vs_hard
+
+    sh = soft_vs_hard(db, job_id)
+    f = "Soft- and hard-distilled students memorize largely the same examples (Figure 10, paper >70%)"
+    f2 = "Hard distillation inherits more difficult examples than soft (section 6, paper 2.7x)"
+    if sh is None or sh.n_hard < MIN_COUNT:
+        n = 0 if sh is None else sh.n_hard
+        out.append(Verdict(f, "inconclusive", f"hard student memorized {n}"))
+        out.append(Verdict(f2, "inconclusive", f"hard student memorized {n}"))
+    else:
+        out.append(
+            Verdict(
+                f,
+                "reproduced" if sh.share_hard_in_soft >= 0.7 else "not reproduced",
+                f"{sh.n_both} of the hard student's {sh.n_hard} also memorized by the soft student "
+                f"({100 * sh.share_hard_in_soft:.1f}%; threshold 70%)",
+            )
+        )
+        ev = f"inherited: hard {sh.inherited_hard}, soft {sh.inherited_soft}; difficult {sh.n_difficult}"
+        if sh.inherited_hard + sh.inherited_soft < MIN_COUNT:
+            out.append(Verdict(f2, "inconclusive", ev))
+        else:
+            out.append(
+                Verdict(f2, "reproduced" if sh.inherited_hard > sh.inherited_soft else "not reproduced", ev)
+            )
+
+    # 10. Section 4.2: filtering flagged examples reduces memorization.
+    from kdplatform.analysis.filtering import filtering_summary
+
+    f = "Re-distilling without the flagged examples reduces memorization (section 4.2)"
+    fsum = filtering_summary(db, job_id)
+    if fsum is None:
+        out.append(Verdict(f, "inconclusive", "the job has no filtered student"))
+    else:
+        ev = (
+            f"{fsum.n_before} memorized before, {fsum.n_after} after ({fsum.n_new} new), "
+            f"{fsum.n_excluded} examples excluded"
+        )
+        if fsum.n_before < MIN_COUNT:
+            out.append(Verdict(f, "inconclusive", ev))
+        else:
+            out.append(Verdict(f, "reproduced" if fsum.n_after < fsum.n_before else "not reproduced", ev))
+    return out
