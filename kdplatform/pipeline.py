@@ -652,7 +652,7 @@ class JobRunner:
         self.tracker.log_metrics(mlflow_id, means)
         auc = res.summary.set_index("name").loc["roc_auc", "mean"]
         n_pred = int(res.risk["predicted"].sum())
-        self.echo(f"       {len(res.trials)} trials: ROC-AUC {auc:.3f}, {n_pred} examples predicted memorized")
+        self.echo(f"       {len(res.trials)} trials: ROC-AUC {auc:.3f}, {n_pred} predicted memorized")
 
     # ------------------------------------------------------------------------------------------- scan
     def _scan(self, stage: Stage, run_id: int, mlflow_id: str) -> None:

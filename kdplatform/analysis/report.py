@@ -298,7 +298,8 @@ def _soft_hard(db: Db, job_id: int) -> list[str]:
 def _verdicts(db: Db, job_id: int) -> list[str]:
     from kdplatform.analysis.verdicts import verdicts
 
-    return ["## The paper's findings on this job", ""] + [f"- {v.line()}" for v in verdicts(db, job_id)] + [""]
+    lines = [f"- {v.line()}" for v in verdicts(db, job_id)]
+    return ["## The paper's findings on this job", "", *lines, ""]
 
 
 def render_report(db: Db, job: int | str) -> str:
