@@ -1,68 +1,47 @@
-"""kdplatform dashboard: memorization per run and the runs' lineage, read with SQL.
+"""kdplatform dashboard: the paper's figures and tables for any job, an example browser and a read-only
+SQL console, each page a few library queries (kdplatform.analysis) and a chart.
 
-make dashboard                      # over the quickstart's database, on localhost:8501
-streamlit run app/Home.py -- --db duckdb:///runs/quickstart/kdp.duckdb
+make dashboard                                        # the quickstart's database, on localhost:8501
+kdplatform dashboard jobs/smoke.yaml --address 0.0.0.0   # a team server (streamlit's --server.address)
+streamlit run app/Home.py -- --db duckdb:///runs/quickstart/kdp.duckdb [--mlflow-ui http://host:5000]
+
+The URL may also come from $KDP_DATABASE_URL. The app only reads: short-lived read-only connections that
+wait while a job writes (DuckDB allows one writer), results cached for 30 s.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
+import sys
+from pathlib import Path
 
-import streamlit as st
+APP = Path(__file__).resolve().parent
+if str(APP) not in sys.path:
+    sys.path.insert(0, str(APP))  # pages import common
 
-from kdplatform.sql import QueryRefused, run_readonly
+import common  # noqa: E402
+import streamlit as st  # noqa: E402
 
-RATES_SQL = """
-SELECT j.name AS job, r.run_id, r.role, r.seed, r.temperature, r.objective, r.model_name,
-       r.examples, r.memorized, ROUND(r.rate_pct, 3) AS rate_pct
-FROM memorization_rates r JOIN jobs j ON j.id = r.job_id
-ORDER BY j.name, r.run_id
-"""
-
-RUNS_SQL = """
-SELECT j.name AS job, r.id AS run_id, r.stage_key, r.kind, r.role, r.seed, r.temperature, r.objective,
-       r.status, r.started_at, ROUND(r.seconds, 1) AS seconds, r.mlflow_run_id,
-       (SELECT STRING_AGG(t.stage_key, ', ') FROM run_inputs i JOIN runs t ON t.id = i.input_run_id
-        WHERE i.run_id = r.id) AS inputs
-FROM runs r JOIN jobs j ON j.id = r.job_id
-ORDER BY j.name, r.id
-"""
-
-
-def database_url() -> str:
-    parser = argparse.ArgumentParser()
-    parser.add_argument(
-        "--db", default=os.environ.get("KDP_DATABASE_URL", "duckdb:///runs/quickstart/kdp.duckdb")
-    )
-    args, _ = parser.parse_known_args()
-    return args.db
-
-
-@st.cache_data(ttl=10, show_spinner=False)
-def query(url: str, sql: str):
-    return run_readonly(url, sql)
+PAGES = [
+    ("views/runs.py", "Runs and lineage", ":material/account_tree:"),
+    ("views/memorization.py", "Memorization", ":material/percent:"),
+    ("views/overlap.py", "Overlap", ":material/join_inner:"),
+    ("views/easy.py", "Easy examples", ":material/scatter_plot:"),
+    ("views/classifier.py", "Classifier", ":material/model_training:"),
+    ("views/mechanism.py", "Mechanism", ":material/insights:"),
+    ("views/examples.py", "Example browser", ":material/search:"),
+    ("views/console.py", "SQL console", ":material/terminal:"),
+]
 
 
 def main() -> None:
     st.set_page_config(page_title="kdplatform", layout="wide")
-    st.title("Memorization under knowledge distillation")
-    url = database_url()
-    st.caption(f"database: `{url}`")
-    try:
-        rates = query(url, RATES_SQL)
-        runs = query(url, RUNS_SQL)
-    except QueryRefused as e:
-        st.info(f"No results to show yet ({e}). Run a job first: `make demo` or `kdplatform run JOB`.")
-        return
-    st.subheader("Memorization rate per model (Table 2)")
-    if rates.empty:
-        st.info("No scans yet. Run a job first: `make demo` or `kdplatform run JOB`.")
-    else:
-        st.dataframe(rates, hide_index=True)
-        st.bar_chart(rates, x="role", y="rate_pct")
-    st.subheader("Runs and lineage")
-    st.dataframe(runs, hide_index=True)
+    pages = [
+        st.Page(str(APP / path), title=title, icon=icon, default=i == 0)
+        for i, (path, title, icon) in enumerate(PAGES)
+    ]
+    page = st.navigation(pages)
+    common.sidebar()
+    page.run()
 
 
 main()

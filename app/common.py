@@ -1,0 +1,192 @@
+"""What every page shares: the database URL, cached read-only calls into the library, the job picker,
+and the messages shown when there is nothing to draw yet.
+
+Pages call `load("name", *args)`: the named library function (see CALLS) runs on a read-only engine and
+its result is cached for TTL seconds, so reruns and other users' views do not hit the database again; a
+job that is writing makes the call wait (kdplatform.analysis.browse.engine) and, past the wait, the page
+says so instead of failing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from kdplatform.analysis import browse, compare, filtering, mia, queries
+from kdplatform.analysis.browse import DatabaseUnavailable
+
+DEFAULT_DB = "duckdb:///runs/quickstart/kdp.duckdb"
+TTL = 30
+RUN_HINT = browse.RUN_HINT
+
+CALLS: dict[str, Callable[..., Any]] = {
+    "jobs": browse.jobs,
+    "schema_ready": browse.schema_ready,
+    "runs": browse.runs,
+    "lineage": browse.lineage,
+    "datasets": browse.datasets,
+    "checkpoints": browse.checkpoints,
+    "run_sets": browse.run_sets,
+    "overlap_matrix": browse.overlap_matrix,
+    "easy_scatter": browse.easy_scatter,
+    "feature_sample": browse.feature_sample,
+    "classifier_run": browse.classifier_run,
+    "risk_counts": browse.risk_counts,
+    "kld_categories": browse.kld_categories,
+    "search_examples": browse.search_examples,
+    "example_detail": browse.example_detail,
+    "scanned_runs": queries.scanned_runs,
+    "scanned": browse.scanned,
+    "rates": queries.rates,
+    "rate_summary": queries.rate_summary,
+    "overlap": queries.overlap,
+    "venn3": queries.venn3,
+    "job_venn": queries.job_venn,
+    "inheritance": queries.inheritance,
+    "consistency_matrix": queries.consistency_matrix,
+    "groups": queries.groups,
+    "student_group": queries.student_group,
+    "classifier_summary": queries.classifier_summary,
+    "soft_vs_hard": compare.soft_vs_hard,
+    "cross_ppl": compare.cross_ppl,
+    "zlib_correlation": compare.zlib_correlation,
+    "filtering_summary": filtering.filtering_summary,
+    "mechanism_points": mia.mechanism_points,
+    "mia": mia.mia,
+}
+
+
+def database_url() -> str:
+    """`streamlit run app/Home.py -- --db URL`, else $KDP_DATABASE_URL, else the quickstart's database."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--db", default=os.environ.get("KDP_DATABASE_URL", DEFAULT_DB))
+    parser.add_argument("--mlflow-ui", default=os.environ.get("KDP_MLFLOW_UI", "http://127.0.0.1:5000"))
+    args, _ = parser.parse_known_args()
+    return args.db
+
+
+def mlflow_ui() -> str:
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--mlflow-ui", default=os.environ.get("KDP_MLFLOW_UI", "http://127.0.0.1:5000"))
+    args, _ = parser.parse_known_args()
+    return args.mlflow_ui.rstrip("/")
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(url: str):
+    return browse.engine(url)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=512)
+def _cached(name: str, url: str, args: tuple, kwargs: tuple) -> Any:
+    return CALLS[name](_engine(url), *args, **dict(kwargs))
+
+
+def load(name: str, *args: Any, **kwargs: Any) -> Any:
+    """CALLS[name](engine, *args, **kwargs), cached; a database that is missing or busy ends the page
+    with a message."""
+    url = database_url()
+    try:
+        if name not in ("schema_ready",):
+            _engine(url)  # a missing file raises here, before anything is cached
+        return _cached(name, url, args, tuple(sorted(kwargs.items())))
+    except DatabaseUnavailable as e:
+        _engine.clear()
+        st.warning(str(e))
+        st.stop()
+
+
+def database_ready() -> bool:
+    """Say what to run when there is no database, no schema or no job; True when pages can draw."""
+    url = database_url()
+    try:
+        _engine(url)
+    except DatabaseUnavailable as e:
+        _engine.clear()
+        st.info(f"{e}")
+        return False
+    if not load("schema_ready"):
+        st.info(f"The database at `{url}` has no kdplatform tables yet: {RUN_HINT}.")
+        return False
+    if load("jobs").empty:
+        st.info(f"No jobs in the database at `{url}` yet: {RUN_HINT}.")
+        return False
+    return True
+
+
+def sidebar() -> None:
+    """The database, the job picker and a refresh button; the chosen job id is st.session_state.job_id."""
+    url = database_url()
+    st.sidebar.caption(f"database: `{url}`")
+    try:
+        _engine(url)
+        ready = load("schema_ready")
+    except DatabaseUnavailable:
+        _engine.clear()
+        ready = False
+    if ready:
+        jobs_ = load("jobs")
+        if not jobs_.empty:
+            names = dict(zip(jobs_["id"].astype(int), jobs_["name"], strict=True))
+            ids = list(names)
+            if st.session_state.get("job_id") not in ids:
+                st.session_state["job_id"] = ids[-1]
+            st.sidebar.selectbox("Job", ids, format_func=lambda i: f"{names[i]} (#{i})", key="job_id")
+    if st.sidebar.button("Refresh data", help=f"results are cached for {TTL} s"):
+        _cached.clear()
+        st.rerun()
+
+
+def job() -> tuple[int, str]:
+    """The selected job (id, name); ends the page with what to run when there is none."""
+    if not database_ready():
+        st.stop()
+    jobs_ = load("jobs")
+    job_id = st.session_state.get("job_id")
+    if job_id not in set(jobs_["id"].astype(int)):
+        job_id = int(jobs_["id"].iloc[-1])
+    name = str(jobs_.loc[jobs_["id"] == job_id, "name"].iloc[0])
+    return int(job_id), name
+
+
+def require_scans(job_id: int, name: str) -> pd.DataFrame:
+    """The job's scanned models; ends the page with what to run when the job has none."""
+    runs = load("scanned_runs", job_id)
+    if runs.empty:
+        st.info(
+            f"Job `{name}` has no scanned models yet: its scan stages write per-example results "
+            f"(`kdplatform run <the job's yaml>` runs or resumes them)."
+        )
+        st.stop()
+    return runs
+
+
+def group_label(g: queries.Group | None) -> str:
+    return "—" if g is None else g.label
+
+
+def pick_group(
+    job_id: int, label: str, *, key: str, default: queries.Group | None = None
+) -> queries.Group | None:
+    """A select box over the job's student groups (every student role × objective × temperature)."""
+    runs = load("scanned_runs", job_id)
+    roles = [r for r in dict.fromkeys(runs["role"]) if isinstance(r, str) and r.startswith("student")]
+    options: list[queries.Group] = [g for r in roles for g in load("groups", job_id, r)]
+    if not options:
+        return None
+    index = next((i for i, g in enumerate(options) if default is not None and g == default), 0)
+    return st.selectbox(label, options, index=index, format_func=group_label, key=key)
+
+
+def fmt_pct(x: float | None) -> str:
+    return "–" if x is None or x != x else f"{100 * x:.1f}%"
+
+
+def esc(s: object) -> str:
+    return html.escape("" if s is None else str(s))

@@ -1,0 +1,107 @@
+"""Runs and lineage: jobs, runs with role/seed/temperature/objective/status/timings and MLflow links,
+the lineage graph dataset → teacher → students (and hard-KD data), checkpoints (Table 1)."""
+
+from __future__ import annotations
+
+import altair as alt
+import common
+import streamlit as st
+
+from kdplatform.analysis import browse
+
+st.title("Runs and lineage")
+if not common.database_ready():
+    st.stop()
+
+jobs = common.load("jobs")
+st.subheader("Jobs")
+st.dataframe(
+    jobs,
+    hide_index=True,
+    column_config={
+        "seconds": st.column_config.NumberColumn(format="%.1f"),
+        "workdir": st.column_config.TextColumn(),
+    },
+)
+
+job_id, name = common.job()
+runs = common.load("runs", job_id)
+ui = common.mlflow_ui()
+st.subheader(f"Runs of job `{name}`")
+if runs.empty:
+    st.info(f"Job `{name}` has no runs yet: `kdplatform run <the job's yaml>` starts them.")
+    st.stop()
+shown = runs.assign(
+    mlflow=[f"{ui}/#/runs/{m}" if isinstance(m, str) and m else None for m in runs["mlflow_run_id"]]
+)
+st.dataframe(
+    shown.drop(columns=["mlflow_run_id"]),
+    hide_index=True,
+    column_config={
+        "mlflow": st.column_config.LinkColumn("MLflow", display_text="open run"),
+        "seconds": st.column_config.NumberColumn(format="%.1f"),
+        "n_params": st.column_config.NumberColumn(format="%d"),
+    },
+)
+workdir = jobs.loc[jobs["id"] == job_id, "workdir"].iloc[0]
+st.caption(
+    f"MLflow links open {ui} (set `--mlflow-ui URL` or $KDP_MLFLOW_UI). With the default local store: "
+    f"`mlflow ui --backend-store-uri sqlite:///{workdir}/mlflow.db`."
+)
+failed = runs[runs["status"] == "failed"]
+for r in failed.itertuples():
+    st.error(f"Run {r.run_id} ({r.stage_key}) failed: {r.error or 'no message recorded'}")
+
+st.subheader("Lineage")
+scans = st.toggle("Show scan runs", value=False)
+edges = common.load("lineage", job_id)
+data = common.load("datasets", job_id)
+st.graphviz_chart(browse.lineage_dot(runs, edges, data, scans=scans))
+st.caption(
+    "Boxes are datasets, ellipses runs (green teacher, red baseline, blue students, purple hard-KD student); "
+    "dashed runs are not done. Edges are the run_inputs table."
+)
+with st.expander("Datasets"):
+    st.dataframe(data, hide_index=True)
+
+st.subheader("Checkpoints (Table 1)")
+final = common.load("checkpoints", job_id, final_only=True)
+if final.empty:
+    st.info("No checkpoints yet: training stages write one per epoch.")
+else:
+    st.dataframe(
+        final[
+            [
+                "run_id",
+                "role",
+                "seed",
+                "objective",
+                "temperature",
+                "model",
+                "n_params",
+                "epoch",
+                "val_loss",
+                "val_ppl",
+            ]
+        ],
+        hide_index=True,
+        column_config={
+            "val_loss": st.column_config.NumberColumn(format="%.4f"),
+            "val_ppl": st.column_config.NumberColumn(format="%.2f"),
+            "n_params": st.column_config.NumberColumn(format="%d"),
+        },
+    )
+    allck = common.load("checkpoints", job_id)
+    allck = allck.assign(run=[f"{r.role} s{r.seed} (#{r.run_id})" for r in allck.itertuples()])
+    chart = (
+        alt.Chart(allck)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("epoch:Q"),
+            y=alt.Y("val_loss:Q", title="validation loss", scale=alt.Scale(zero=False)),
+            color=alt.Color("run:N"),
+            tooltip=["run", "epoch", "train_loss", "val_loss", "val_ppl"],
+        )
+        .properties(height=300)
+    )
+    st.altair_chart(chart, width="stretch")
