@@ -2,25 +2,44 @@
 
 Read top to bottom: set up (accelerate), train epochs, validate after each, save. The loss is the only
 thing that differs between roles, chosen by whether a teacher is given.
+
+Three properties shape the code:
+
+- **Data order is a pure function of (seed, epoch)**: each epoch draws a fresh permutation from
+  ``numpy.random.default_rng([seed, epoch])``, so a resumed run skips exactly the batches already consumed
+  without replaying a data loader's generator.
+- **``batch_size`` is the global batch**: every micro-batch is split across processes and each process's
+  loss is weighted by its share of the step's tokens, so the averaged DDP gradient is the mean over the
+  whole step's tokens, as in one process (equal up to float rounding, whatever the number of processes).
+- **Resume is exact**: every ``checkpoint_every`` optimizer steps the full state (model, optimizer,
+  scheduler, RNG of every process, position in the epoch, counters, epoch stats so far) is written under
+  ``state_dir`` to a temporary name and renamed; a rerun picks the latest one up, and a run killed with
+  SIGKILL and rerun ends bit-for-bit where an uninterrupted run would (CPU, float32).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
 from kdplatform.spec import TrainSpec
 from kdplatform.train import losses
+
+STATE_PREFIX = "step-"
+_STATE_RE = re.compile(r"^step-(\d+)$")
 
 
 @dataclass
@@ -30,15 +49,28 @@ class EpochStats:
     val_loss: float
     val_ppl: float
     tokens: int
+    """Training tokens (predicted positions) seen since the start of the run, all processes together."""
     seconds: float
+    step: int = 0
+    """Optimizer steps taken since the start of the run, at the end of this epoch."""
+    tokens_per_s: float = 0.0
+    """This epoch's training throughput (all processes), validation and checkpointing excluded."""
 
 
 @dataclass
 class TrainResult:
     epochs: list[EpochStats] = field(default_factory=list)
     steps: int = 0
+    """Optimizer steps (one per `grad_accum` micro-batches)."""
     tokens: int = 0
     seconds: float = 0.0
+    """Wall time of the whole run, summed over resumed sessions."""
+    tokens_per_s: float = 0.0
+    """Training throughput over the run (all processes), validation and checkpointing excluded."""
+    reached_target: bool | None = None
+    """With `stop_at_val_loss`: whether an epoch's validation loss reached it; None without a target."""
+    resumed_from: int | None = None
+    """The optimizer step of the saved state this run continued from; None for a fresh start."""
 
     @property
     def final(self) -> EpochStats:
@@ -60,17 +92,119 @@ def shared_vocab(*models) -> int:
 
 
 @torch.inference_mode()
-def evaluate(model, tokens: np.ndarray, batch_size: int, device: torch.device) -> float:
-    """Mean next-token NLL over all positions of the held-out examples."""
+def _nll_sum(model, tokens: np.ndarray, batch_size: int, device: torch.device) -> tuple[float, int]:
+    """Summed next-token NLL (float64 accumulation) and the number of predicted positions."""
+    was_training = model.training
     model.eval()
     total, count = 0.0, 0
     for start in range(0, len(tokens), batch_size):
-        ids = torch.as_tensor(tokens[start : start + batch_size], device=device)
+        ids = torch.as_tensor(tokens[start : start + batch_size], device=device, dtype=torch.long)
         logits = model(input_ids=ids).logits[:, :-1].float()
         nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="sum")
-        total += nll.item()
+        total += float(nll.double().item())
         count += ids[:, 1:].numel()
+    model.train(was_training)
+    return total, count
+
+
+def evaluate(model, tokens: np.ndarray, batch_size: int, device: torch.device) -> float:
+    """Mean next-token NLL over all positions of the held-out examples."""
+    total, count = _nll_sum(model, tokens, batch_size, device)
     return total / max(count, 1)
+
+
+# --- the data plan: which rows each micro-batch and optimizer step takes ----------------------------
+
+
+def _permutation(seed: int, epoch: int, n: int) -> np.ndarray:
+    """This epoch's example order: a function of (seed, epoch) only, so resume needs no loader state."""
+    return np.random.default_rng([seed % 2**63, epoch]).permutation(n)
+
+
+def _epoch_plan(
+    n: int, batch_size: int, grad_accum: int, seq_tokens: int, tokens_before: int, budget: int | None
+) -> list[list[tuple[int, int]]]:
+    """Optimizer steps of one epoch, each a list of micro-batch (start, end) slices of the permutation.
+
+    The last micro-batch is smaller when `n` is not a multiple of `batch_size` (nothing is dropped). The
+    epoch ends early, closing its step, at the micro-batch that brings the run to the token `budget`.
+    """
+    steps: list[list[tuple[int, int]]] = []
+    tokens = tokens_before
+    for start in range(0, n, batch_size):
+        if not steps or len(steps[-1]) == grad_accum:
+            steps.append([])
+        end = min(start + batch_size, n)
+        steps[-1].append((start, end))
+        tokens += (end - start) * seq_tokens
+        if budget is not None and tokens >= budget:
+            break
+    return steps
+
+
+def _total_steps(n: int, cfg: TrainSpec, seq_tokens: int) -> int:
+    """Scheduler length: all epochs, or fewer when the token budget ends the run first."""
+    total, tokens = 0, 0
+    for _ in range(cfg.epochs):
+        plan = _epoch_plan(n, cfg.batch_size, cfg.grad_accum, seq_tokens, tokens, cfg.max_tokens)
+        total += len(plan)
+        tokens += sum(e - s for step in plan for s, e in step) * seq_tokens
+        if cfg.max_tokens is not None and tokens >= cfg.max_tokens:
+            break
+    return total
+
+
+# --- saved training state ---------------------------------------------------------------------------
+
+
+def _latest_state(state_dir: Path) -> Path | None:
+    found = [
+        (int(m.group(1)), p) for p in state_dir.glob(f"{STATE_PREFIX}*") if (m := _STATE_RE.match(p.name))
+    ]
+    return max(found)[1] if found else None
+
+
+def _save_state(acc, state_dir: Path, step: int, progress: dict[str, Any]) -> None:
+    """Write the state under a temporary name, then rename it into place and drop older states.
+
+    A kill at any moment leaves either the previous complete state or the new one (the rename is the
+    commit); leftover temporary folders are removed on the next start.
+    """
+    final = state_dir / f"{STATE_PREFIX}{step:09d}"
+    tmp = state_dir / f"{final.name}.tmp"
+    acc.save_state(str(tmp), safe_serialization=True)
+    (tmp / f"progress_{acc.process_index}.json").write_text(json.dumps(progress))
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        tmp.rename(final)
+        for old in state_dir.glob(f"{STATE_PREFIX}*"):
+            if old != final:
+                shutil.rmtree(old, ignore_errors=True)
+    acc.wait_for_everyone()
+
+
+def _remove_states(state_dir: Path) -> None:
+    """Drop every saved state (the run is finished), and the folder itself when nothing else is in it."""
+    for p in state_dir.glob(f"{STATE_PREFIX}*"):
+        shutil.rmtree(p, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        state_dir.rmdir()
+
+
+def _fingerprint(cfg: TrainSpec, n: int, seq_len: int, seed: int, world: int, kd: KDConfig | None) -> dict:
+    """What must not change between a saved state and the run resuming it."""
+    return {
+        "n_train": n,
+        "seq_len": seq_len,
+        "seed": seed,
+        "num_processes": world,
+        "batch_size": cfg.batch_size,
+        "grad_accum": cfg.grad_accum,
+        "epochs": cfg.epochs,
+        "lr": cfg.lr,
+        "max_tokens": cfg.max_tokens,
+        "kd": None if kd is None else asdict(kd),
+    }
 
 
 def train(
@@ -85,106 +219,199 @@ def train(
     kd: KDConfig | None = None,
     on_epoch: Callable[[EpochStats], None] | None = None,
     desc: str = "train",
+    state_dir: Path | None = None,
+    stop_at_val_loss: float | None = None,
 ) -> TrainResult:
     """Train `model` on `train_tokens` [N, L]; with `teacher`, distil (soft KD) instead of plain CE.
 
-    The final weights are saved with `save_pretrained` to `out_dir` (written beside it, then renamed, so
-    a crash never leaves a half-written checkpoint where a finished one is expected).
+    Stops after `cfg.epochs`, when `cfg.max_tokens` training tokens have been seen (the cosine schedule
+    then spans that budget), or after the first epoch whose validation loss is <= `stop_at_val_loss` (the
+    paper trains the student until it beats the baseline; epochs are then the compute cap).
+
+    With `state_dir`, the full training state is saved there every `cfg.checkpoint_every` optimizer steps
+    and a rerun resumes from it; `result.epochs` then holds every epoch, while `on_epoch` (main process
+    only) is called only for the epochs this call finishes. The state is removed once the final weights
+    are saved with `save_pretrained` to `out_dir` (written beside it, then renamed, so a crash never leaves
+    a half-written checkpoint where a finished one is expected).
     """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from transformers import get_cosine_schedule_with_warmup
 
     use_bf16 = cfg.bf16 and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    acc = Accelerator(
-        mixed_precision="bf16" if use_bf16 else "no", gradient_accumulation_steps=cfg.grad_accum
-    )
+    acc = Accelerator(mixed_precision="bf16" if use_bf16 else "no")
+    rank, world = acc.process_index, acc.num_processes
     set_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    loader = DataLoader(
-        TensorDataset(torch.as_tensor(train_tokens, dtype=torch.long)),
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        generator=gen,
-        drop_last=False,
-    )
+    data = torch.as_tensor(np.asarray(train_tokens), dtype=torch.long)
+    n, seq_len = data.shape
+    seq_tokens = seq_len - 1
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(loader) / cfg.grad_accum)
-    total_steps = steps_per_epoch * cfg.epochs
+    total_steps = _total_steps(n, cfg, seq_tokens)
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
-    model, optimizer, loader, scheduler = acc.prepare(model, optimizer, loader, scheduler)
+    # The scheduler stays unprepared: accelerate would step it once per process, since it assumes each
+    # process iterates its own shard of batches; here every process takes every step of the global plan.
+    model, optimizer = acc.prepare(model, optimizer)
+    acc.register_for_checkpointing(scheduler)
     vocab = None
     if teacher is not None:
         teacher = teacher.to(acc.device).eval()
         vocab = shared_vocab(acc.unwrap_model(model), teacher)
-    kd = kd or KDConfig()
+    kd_cfg = kd or KDConfig()
+    fingerprint = _fingerprint(cfg, n, seq_len, seed, world, kd if teacher is not None else None)
 
-    result = TrainResult()
-    seq_tokens = train_tokens.shape[1] - 1
-    budget = cfg.max_tokens
+    result = TrainResult(reached_target=None if stop_at_val_loss is None else False)
+    first_epoch, skip_steps, tokens_at_epoch_start = 1, 0, 0
+    ep_loss, ep_count, ep_seconds, ep_train_seconds, train_seconds, prior_seconds = 0.0, 0, 0.0, 0.0, 0.0, 0.0
+    if state_dir is not None:
+        state_dir = Path(state_dir)
+        if acc.is_main_process:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            for tmp in state_dir.glob(f"{STATE_PREFIX}*.tmp"):
+                shutil.rmtree(tmp, ignore_errors=True)
+        acc.wait_for_everyone()
+        latest = _latest_state(state_dir)
+        if latest is not None:
+            progress_file = latest / f"progress_{rank}.json"
+            if not progress_file.exists():
+                raise ValueError(
+                    f"{latest}: no training state for process {rank} (saved with other settings?)"
+                )
+            p = json.loads(progress_file.read_text())
+            if p["fingerprint"] != fingerprint:
+                raise ValueError(
+                    f"{latest} was saved by a run with other settings ({p['fingerprint']} != {fingerprint}); "
+                    "remove it to start afresh"
+                )
+            acc.load_state(str(latest))
+            first_epoch, skip_steps = p["epoch"], p["step_in_epoch"]
+            tokens_at_epoch_start = p["tokens_at_epoch_start"]
+            ep_loss, ep_count = p["epoch_loss_sum"], p["epoch_count"]
+            ep_seconds, ep_train_seconds = p["epoch_seconds"], p["epoch_train_seconds"]
+            train_seconds, prior_seconds = p["train_seconds"], p["seconds"]
+            result.steps, result.tokens, result.resumed_from = p["steps"], p["tokens"], p["steps"]
+            result.epochs = [EpochStats(**e) for e in p["epochs"]]
+
     start = time.perf_counter()
-    done = False
-    for epoch in range(1, cfg.epochs + 1):
+    session_tokens = 0
+    stop = False
+    for epoch in range(first_epoch, cfg.epochs + 1):
+        if epoch != first_epoch:
+            tokens_at_epoch_start, skip_steps = result.tokens, 0
+            ep_loss, ep_count, ep_seconds, ep_train_seconds = 0.0, 0, 0.0, 0.0
+        ep_start = time.perf_counter() - ep_seconds
+        perm = _permutation(seed, epoch, n)
+        plan = _epoch_plan(
+            n, cfg.batch_size, cfg.grad_accum, seq_tokens, tokens_at_epoch_start, cfg.max_tokens
+        )
         model.train()
-        ep_start, ep_loss, ep_batches = time.perf_counter(), 0.0, 0
         bar = tqdm(
-            loader,
+            total=sum(len(s) for s in plan),
+            initial=sum(len(s) for s in plan[:skip_steps]),
             desc=f"{desc} epoch {epoch}/{cfg.epochs}",
             unit="batch",
             leave=False,
             disable=None if acc.is_local_main_process else True,
         )
-        for (ids,) in bar:
-            with acc.accumulate(model):
-                logits = model(input_ids=ids).logits[:, :-1]  # (B, L-1, V)
-                labels = ids[:, 1:]
-                mask = torch.ones_like(labels, dtype=torch.bool)
-                if teacher is None:
-                    loss = losses.cross_entropy(logits, labels, mask)
-                else:
-                    with torch.inference_mode():
-                        t_logits = teacher(input_ids=ids).logits[:, :-1]
-                    t_logits = t_logits.clone()  # leave inference mode: autograd may save it
-                    loss = losses.kd_loss(
-                        kd.objective, logits, t_logits, mask, kd.temperature, vocab_size=vocab
-                    )
-                    if kd.alpha > 0:
-                        loss = (1 - kd.alpha) * loss + kd.alpha * losses.cross_entropy(logits, labels, mask)
-                acc.backward(loss)
-                if acc.sync_gradients:
-                    acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            ep_loss += loss.item()
-            ep_batches += 1
+        for step_in_epoch in range(skip_steps, len(plan)):
+            t0 = time.perf_counter()
+            micro = plan[step_in_epoch]
+            step_positions = sum(e - s for s, e in micro) * seq_tokens
+            for i, (s, e) in enumerate(micro):
+                rows = np.array_split(perm[s:e], world)[rank]
+                ids = data[torch.as_tensor(rows if len(rows) else perm[s : s + 1])].to(acc.device)
+                mask = torch.full((ids.shape[0], seq_tokens), len(rows) > 0, device=acc.device)
+                sync = i == len(micro) - 1
+                with contextlib.nullcontext() if sync else acc.no_sync(model):
+                    loss = _loss(model, teacher, ids, mask, kd_cfg, vocab, acc)
+                    local = int(mask.sum())
+                    # Weighted so that DDP's mean over processes is the mean over all the step's tokens.
+                    acc.backward(loss * (local * world / step_positions))
+                ep_loss += float(loss.item()) * local
+                ep_count += local
+                result.tokens += (e - s) * seq_tokens
+                session_tokens += (e - s) * seq_tokens
+                bar.update(1)
+            acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
             result.steps += 1
-            result.tokens += ids.shape[0] * seq_tokens * acc.num_processes
-            elapsed = time.perf_counter() - start
-            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{result.tokens / max(elapsed, 1e-9):.0f}")
-            if budget is not None and result.tokens >= budget:
-                done = True
-                break
-        val_loss = evaluate(acc.unwrap_model(model), val_tokens, cfg.batch_size, acc.device)
+            dt = time.perf_counter() - t0
+            train_seconds += dt
+            ep_train_seconds += dt
+            bar.set_postfix(
+                loss=f"{loss.item():.3f}", tok_s=f"{session_tokens / max(train_seconds, 1e-9):.0f}"
+            )
+            if state_dir is not None and cfg.checkpoint_every and result.steps % cfg.checkpoint_every == 0:
+                progress = {
+                    "fingerprint": fingerprint,
+                    "epoch": epoch,
+                    "step_in_epoch": step_in_epoch + 1,
+                    "batch_in_epoch": sum(len(x) for x in plan[: step_in_epoch + 1]),
+                    "steps": result.steps,
+                    "tokens": result.tokens,
+                    "tokens_at_epoch_start": tokens_at_epoch_start,
+                    "epoch_loss_sum": ep_loss,
+                    "epoch_count": ep_count,
+                    "epoch_seconds": time.perf_counter() - ep_start,
+                    "epoch_train_seconds": ep_train_seconds,
+                    "train_seconds": train_seconds,
+                    "seconds": prior_seconds + time.perf_counter() - start,
+                    "epochs": [asdict(x) for x in result.epochs],
+                }
+                _save_state(acc, state_dir, result.steps, progress)
+        bar.close()
+        sums = torch.tensor([ep_loss, ep_count], dtype=torch.float64, device=acc.device)
+        val_rows = np.array_split(np.arange(len(val_tokens)), world)[rank]
+        v_sum, v_count = _nll_sum(acc.unwrap_model(model), val_tokens[val_rows], cfg.batch_size, acc.device)
+        sums = acc.reduce(
+            torch.cat([sums, torch.tensor([v_sum, v_count], dtype=torch.float64, device=acc.device)])
+        )
+        train_loss_sum, train_count, val_sum, val_count = (float(x) for x in sums.cpu())
+        val_loss = val_sum / val_count if val_count else math.nan
         stats = EpochStats(
             epoch=epoch,
-            train_loss=ep_loss / max(ep_batches, 1),
+            train_loss=train_loss_sum / max(train_count, 1),
             val_loss=val_loss,
             val_ppl=math.exp(min(val_loss, 50.0)),
             tokens=result.tokens,
             seconds=time.perf_counter() - ep_start,
+            step=result.steps,
+            tokens_per_s=(result.tokens - tokens_at_epoch_start) / max(ep_train_seconds, 1e-9),
         )
         result.epochs.append(stats)
         if on_epoch is not None and acc.is_main_process:
             on_epoch(stats)
-        if done:
+        if stop_at_val_loss is not None and val_loss <= stop_at_val_loss:
+            result.reached_target = stop = True
+        if cfg.max_tokens is not None and result.tokens >= cfg.max_tokens:
+            stop = True
+        if stop:
             break
-    result.seconds = time.perf_counter() - start
+    result.seconds = prior_seconds + time.perf_counter() - start
+    result.tokens_per_s = result.tokens / max(train_seconds, 1e-9)
     acc.wait_for_everyone()
     if acc.is_main_process:
         save_checkpoint(acc.unwrap_model(model), out_dir)
+        if state_dir is not None:
+            _remove_states(state_dir)
     acc.wait_for_everyone()
     return result
+
+
+def _loss(model, teacher, ids: torch.Tensor, mask: torch.Tensor, kd: KDConfig, vocab: int | None, acc):
+    """Mean training loss over the masked positions of one micro-batch: CE, or KD (+ alpha · CE)."""
+    logits = model(input_ids=ids).logits[:, :-1]  # (B, L-1, V)
+    labels = ids[:, 1:]
+    if teacher is None:
+        return losses.cross_entropy(logits, labels, mask)
+    with torch.inference_mode(), acc.autocast():
+        t_logits = teacher(input_ids=ids).logits[:, :-1]
+    t_logits = t_logits.clone()  # leave inference mode: autograd may save it
+    loss = losses.kd_loss(kd.objective, logits, t_logits, mask, kd.temperature, vocab_size=vocab)
+    if kd.alpha > 0:
+        loss = (1 - kd.alpha) * loss + kd.alpha * losses.cross_entropy(logits, labels, mask)
+    return loss
 
 
 def save_checkpoint(model, out_dir: Path) -> None:

@@ -1,0 +1,97 @@
+"""D_hard for sequence-level (hard) distillation (paper section 6): the teacher's greedy continuations.
+
+Each row keeps the example's true first ``prefix_len`` tokens and continues with the teacher's greedy
+(argmax) tokens up to the example's full length. Decoding is plain argmax at every step: the end-of-text
+token is an ordinary token here (generation neither stops at it nor suppresses it), and none of the
+checkpoint's generation defaults (repetition penalty, suppressed tokens, ...) apply, so every row has the
+full length and is exactly the teacher's greedy chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+
+@contextmanager
+def _plain_generation_defaults(model) -> Iterator[None]:
+    """Hide the checkpoint's generation config: `generate` fills unset fields from it (eos among them)."""
+    from transformers import GenerationConfig
+
+    saved = model.generation_config
+    model.generation_config = GenerationConfig()
+    try:
+        yield
+    finally:
+        model.generation_config = saved
+
+
+def default_batch_size(model, seq_len: int) -> int:
+    """Rows decoded together: 32 on CPU; on CUDA what half the free memory holds as KV cache (<= 256)."""
+    device = next(model.parameters()).device
+    if device.type != "cuda":
+        return 32
+    cfg = model.config.get_text_config()
+    elem = next(model.parameters()).element_size()
+    kv_per_row = 2 * cfg.num_hidden_layers * cfg.hidden_size * elem * seq_len
+    logits_per_row = model.get_output_embeddings().weight.shape[0] * 4
+    free, _ = torch.cuda.mem_get_info(device)
+    return max(1, min(256, int(free * 0.5) // (kv_per_row + logits_per_row)))
+
+
+def generate_hard_data(
+    teacher, token_ids: torch.Tensor, prefix_len: int, *, batch_size: int | None = None
+) -> np.ndarray:
+    """Rows [N, L] (int64): each example's true prefix + the teacher's greedy continuation to length L.
+
+    Batched with a KV cache through `generate`; all prefixes have the same length, so no padding is
+    needed. The teacher is evaluated in eval mode on its own device and its mode is restored afterwards.
+    """
+    from transformers import GenerationConfig
+
+    token_ids = torch.as_tensor(token_ids)
+    if token_ids.ndim != 2 or token_ids.dtype.is_floating_point or token_ids.dtype == torch.bool:
+        raise ValueError(
+            f"token_ids must be an integer [N, L] tensor, got {token_ids.dtype} {tuple(token_ids.shape)}"
+        )
+    n, seq_len = token_ids.shape
+    if not 1 <= prefix_len < seq_len:
+        raise ValueError(f"prefix_len must be in [1, L-1] = [1, {seq_len - 1}], got {prefix_len}")
+    rows = teacher.get_input_embeddings().weight.shape[0]
+    if n and not 0 <= int(token_ids.min()) <= int(token_ids.max()) < rows:
+        raise ValueError(f"token ids must lie in [0, {rows}) (the teacher's embedding rows)")
+    batch_size = batch_size or default_batch_size(teacher, seq_len)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+
+    new = seq_len - prefix_len
+    config = GenerationConfig(
+        do_sample=False,
+        num_beams=1,
+        max_new_tokens=new,
+        min_new_tokens=new,
+        eos_token_id=None,
+        pad_token_id=0,  # never used: rows are unpadded; set so that generate does not warn
+    )
+    device = next(teacher.parameters()).device
+    out = np.empty((n, seq_len), dtype=np.int64)
+    out[:, :prefix_len] = token_ids[:, :prefix_len].cpu().numpy()
+    was_training = teacher.training
+    teacher.eval()
+    try:
+        with torch.inference_mode(), _plain_generation_defaults(teacher):
+            for start in tqdm(range(0, n, batch_size), desc="hard data", unit="batch", disable=None):
+                prefix = token_ids[start : start + batch_size, :prefix_len].to(device, torch.long)
+                gen = teacher.generate(
+                    input_ids=prefix, attention_mask=torch.ones_like(prefix), generation_config=config
+                )
+                if gen.shape[1] != seq_len:
+                    raise RuntimeError(f"generate returned {gen.shape[1]} tokens per row, expected {seq_len}")
+                out[start : start + prefix.shape[0], prefix_len:] = gen[:, prefix_len:].cpu().numpy()
+    finally:
+        teacher.train(was_training)
+    return out

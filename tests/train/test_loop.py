@@ -1,0 +1,243 @@
+"""The training loop: exact resume (after SIGKILL and after a crash), stop rules, throughput, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from kdplatform.spec import TrainSpec
+from kdplatform.train.loop import KDConfig, train
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train_script import tiny_data, tiny_model  # noqa: E402
+
+SCRIPT = Path(__file__).parent / "train_script.py"
+TRAIN, VAL = tiny_data(44), tiny_data(12, seed=1)
+# 44 rows / batch 8 = 6 micro-batches per epoch (the last of 4 rows); grad_accum 2 -> 3 steps per epoch.
+CFG = TrainSpec(epochs=3, batch_size=8, lr=3e-3, warmup_ratio=0.1, grad_accum=2, checkpoint_every=2)
+
+
+class Crash(Exception):
+    pass
+
+
+def crash_after(model, calls: int) -> None:
+    """Raise on the `calls`-th forward pass (training or validation): a job dying mid-run."""
+    seen = [0]
+
+    def hook(*_):
+        seen[0] += 1
+        if seen[0] == calls:
+            raise Crash
+
+    model.register_forward_pre_hook(hook)
+
+
+def weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def run_script(*args: str, env: dict | None = None, **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), **(env or {})}
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPT), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw
+    )
+
+
+def finish(proc: subprocess.Popen, timeout: float = 120) -> None:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out.decode()[-4000:]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted single-process run of the script, started in the background when first needed."""
+    d = tmp_path_factory.mktemp("reference")
+    proc = run_script("--out", str(d / "model"), "--result", str(d / "result.json"))
+
+    def result() -> tuple[dict, dict[str, torch.Tensor]]:
+        if proc.returncode is None:
+            finish(proc)
+        return json.loads((d / "result.json").read_text()), load_file(d / "model" / "model.safetensors")
+
+    yield result
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_sigkill_then_rerun_equals_uninterrupted_run(reference, tmp_path):
+    """A real SIGKILL in the middle of epoch 2; the rerun resumes from the saved state and ends equal."""
+    state, out, res = tmp_path / "state", tmp_path / "model", tmp_path / "result.json"
+    args = ["--out", str(out), "--result", str(res), "--state", str(state), "--checkpoint-every", "2"]
+    victim = run_script(*args, "--slow", "0.05")
+    deadline = time.monotonic() + 120
+    while not (state / "step-000000004").is_dir():  # step 4 = epoch 2, one step in
+        assert victim.poll() is None, "training ended before it could be killed"
+        assert time.monotonic() < deadline, "no state appeared"
+        time.sleep(0.01)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert victim.returncode == -signal.SIGKILL
+    assert not out.exists() and not res.exists()
+    saved = [p.name for p in state.iterdir() if not p.name.endswith(".tmp")]
+    assert len(saved) == 1, saved  # only the latest state is kept
+
+    finish(run_script(*args))
+    got, ref = json.loads(res.read_text()), reference()
+    assert got["resumed_from"] is not None and got["resumed_from"] >= 4
+    assert not state.exists()  # removed once the final weights are saved
+    ref_result, ref_weights = ref
+    for a, b in zip(got["epochs"], ref_result["epochs"], strict=True):
+        assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-6)
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-6)
+    assert (got["steps"], got["tokens"]) == (ref_result["steps"], ref_result["tokens"])
+    mine = load_file(out / "model.safetensors")
+    assert mine.keys() == ref_weights.keys()
+    for k in mine:
+        torch.testing.assert_close(mine[k], ref_weights[k], rtol=0, atol=1e-6)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_cpu_processes_match_one(reference, tmp_path):
+    """DDP on gloo with the same global batch: each process takes half of every micro-batch.
+
+    Tolerance 1e-5 on losses and 1e-4 on weights: the gradient is the same mean over the step's tokens,
+    but summed in a different order (two partial sums, then an all-reduce), so the runs differ by float32
+    rounding (~1e-7 relative per step), which nine Adam steps carry forward without meaningful growth.
+    """
+    out, res = tmp_path / "model", tmp_path / "result.json"
+    cmd = [
+        str(Path(sys.executable).with_name("accelerate")),
+        "launch",
+        "--multi_gpu",  # with ACCELERATE_USE_CPU: torchrun-style local processes on CPU (gloo)
+        "--num_processes=2",
+        "--num_machines=1",
+        "--mixed_precision=no",
+        "--dynamo_backend=no",
+        f"--main_process_port={free_port()}",
+        str(SCRIPT),
+        *("--out", str(out), "--result", str(res), "--state", str(tmp_path / "state")),
+        *("--checkpoint-every", "2"),
+    ]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    got = json.loads(res.read_text())
+    ref_result, ref_weights = reference()
+    assert got["world"] == 2 and ref_result["world"] == 1
+    assert (got["steps"], got["tokens"]) == (ref_result["steps"], ref_result["tokens"])
+    assert all(np.isfinite(e["val_loss"]) for e in got["epochs"])
+    for a, b in zip(got["epochs"], ref_result["epochs"], strict=True):
+        assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-5)
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-5)
+    mine = load_file(out / "model.safetensors")
+    for k in mine:
+        torch.testing.assert_close(mine[k], ref_weights[k], rtol=0, atol=1e-4)
+    assert not (tmp_path / "state").exists()
+
+
+def _run(tmp_path: Path, name: str, *, teacher=None, cfg=CFG, crash_at: int | None = None, **kw):
+    model = tiny_model(0, dropout=0.1)  # dropout: the resumed run must also restore the RNG
+    if crash_at is not None:
+        crash_after(model, crash_at)
+    kd = KDConfig(temperature=2.0, alpha=0.3) if teacher is not None else None
+    res = train(
+        model, TRAIN, VAL, cfg, seed=3, out_dir=tmp_path / name, teacher=teacher, kd=kd, desc=name, **kw
+    )
+    return res, weights(model)
+
+
+def wide_teacher():
+    """A teacher whose logit width is padded past the student's, as Pythia-12B's is past 1.4B's."""
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    torch.manual_seed(7)
+    return GPTNeoXForCausalLM(
+        GPTNeoXConfig(
+            vocab_size=72,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=64,
+            rotary_pct=0.25,
+            tie_word_embeddings=False,
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("checkpoint_every", "crash_at", "kd", "resumed_from"),
+    [
+        # 8 forwards per epoch: 6 training micro-batches, then 2 validation batches.
+        (2, 12, False, 4),  # mid-epoch 2, between the micro-batches of step 5
+        (3, 8, False, 3),  # in epoch 1's validation: the state sits at the epoch's very end
+        (1, 4, True, 1),  # soft KD (teacher wider than student), mid-accumulation of step 2
+    ],
+)
+def test_crash_then_rerun_equals_uninterrupted(tmp_path, checkpoint_every, crash_at, kd, resumed_from):
+    cfg = CFG.model_copy(update={"checkpoint_every": checkpoint_every})
+    teacher = wide_teacher() if kd else None
+    ref, ref_w = _run(tmp_path, "ref", teacher=teacher, cfg=cfg)
+    state = tmp_path / "state"
+    with pytest.raises(Crash):
+        _run(tmp_path, "crashed", teacher=teacher, cfg=cfg, crash_at=crash_at, state_dir=state)
+    got, got_w = _run(tmp_path, "resumed", teacher=teacher, cfg=cfg, state_dir=state)
+    assert ref.resumed_from is None and got.resumed_from == resumed_from
+    assert [e.val_loss for e in got.epochs] == pytest.approx([e.val_loss for e in ref.epochs], abs=1e-6)
+    assert [e.train_loss for e in got.epochs] == pytest.approx([e.train_loss for e in ref.epochs], abs=1e-6)
+    assert [(e.step, e.tokens) for e in got.epochs] == [(e.step, e.tokens) for e in ref.epochs]
+    for k in ref_w:
+        torch.testing.assert_close(got_w[k], ref_w[k], rtol=0, atol=1e-6)
+    assert not state.exists()
+
+
+def test_keeps_only_latest_state_and_reports_throughput(tmp_path):
+    state = tmp_path / "state"
+    seen: list[list[str]] = []
+    res, _ = _run(tmp_path, "m", state_dir=state, on_epoch=lambda e: seen.append(sorted(os.listdir(state))))
+    assert seen == [["step-000000002"], ["step-000000006"], ["step-000000008"]]
+    assert not state.exists() and (tmp_path / "m" / "model.safetensors").exists()
+    assert res.steps == 9 and res.tokens == 3 * 44 * 15
+    assert res.tokens_per_s > 0 and all(e.tokens_per_s > 0 for e in res.epochs)
+    assert [e.step for e in res.epochs] == [3, 6, 9]
+
+
+def test_resume_refuses_a_state_from_other_settings(tmp_path):
+    state = tmp_path / "state"
+    with pytest.raises(Crash):
+        _run(tmp_path, "a", crash_at=5, state_dir=state)
+    with pytest.raises(ValueError, match="other settings"):
+        _run(tmp_path, "b", cfg=CFG.model_copy(update={"batch_size": 4}), state_dir=state)
+
+
+def test_stop_at_val_loss(tmp_path):
+    reached, _ = _run(tmp_path, "a", stop_at_val_loss=100.0)
+    assert reached.reached_target is True and len(reached.epochs) == 1
+    missed, _ = _run(tmp_path, "b", stop_at_val_loss=0.0)
+    assert missed.reached_target is False and len(missed.epochs) == CFG.epochs
+    untargeted, _ = _run(tmp_path, "c")
+    assert untargeted.reached_target is None and len(untargeted.epochs) == CFG.epochs
+
+
+def test_token_budget_stops_mid_epoch(tmp_path):
+    """120 tokens per micro-batch: a 500-token budget ends on the 5th one, closing step 3 early."""
+    res, _ = _run(tmp_path, "m", cfg=CFG.model_copy(update={"max_tokens": 500}))
+    assert res.tokens == 600 and res.steps == 3 and len(res.epochs) == 1
+    assert np.isfinite(res.final.val_loss)

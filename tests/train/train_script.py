@@ -1,0 +1,93 @@
+"""Tiny training run as a standalone script, for tests that need a separate process.
+
+Run directly (one process, or killed mid-run to test resume) or under ``accelerate launch`` (DDP). The
+main process writes a JSON summary of the result; the weights are in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from kdplatform.spec import TrainSpec  # noqa: E402
+from kdplatform.train.loop import train  # noqa: E402
+
+VOCAB, SEQ_LEN = 64, 16
+
+
+def tiny_model(seed: int, dropout: float = 0.0):
+    """A 2-layer GPT-NeoX small enough that a CPU step takes milliseconds."""
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    torch.manual_seed(seed)
+    config = GPTNeoXConfig(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        rotary_pct=0.25,
+        tie_word_embeddings=False,
+        hidden_dropout=dropout,
+        attention_dropout=dropout,
+    )
+    return GPTNeoXForCausalLM(config)
+
+
+def tiny_data(n: int, seed: int = 0) -> np.ndarray:
+    """Arithmetic sequences mod VOCAB (start and stride vary): learnable, so the loss falls."""
+    rng = np.random.default_rng(seed)
+    start = rng.integers(0, VOCAB, size=(n, 1))
+    stride = rng.integers(1, 4, size=(n, 1))
+    return (start + stride * np.arange(SEQ_LEN)) % VOCAB
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--result", type=Path, required=True)
+    ap.add_argument("--state", type=Path, default=None)
+    ap.add_argument("--checkpoint-every", type=int, default=None)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--grad-accum", type=int, default=2)
+    ap.add_argument("--slow", type=float, default=0.0, help="seconds to sleep before each forward")
+    args = ap.parse_args()
+
+    torch.set_num_threads(1)  # same kernels in every run, so resumed and uninterrupted runs agree bitwise
+    model = tiny_model(0)
+    if args.slow:
+        model.register_forward_pre_hook(lambda *_: time.sleep(args.slow))
+    cfg = TrainSpec(
+        epochs=args.epochs,
+        batch_size=8,
+        lr=3e-3,
+        warmup_ratio=0.1,
+        grad_accum=args.grad_accum,
+        checkpoint_every=args.checkpoint_every,
+    )
+    res = train(
+        model,
+        tiny_data(44),
+        tiny_data(12, seed=1),
+        cfg,
+        seed=0,
+        out_dir=args.out,
+        state_dir=args.state,
+    )
+    if int(os.environ.get("RANK", "0")) == 0:
+        summary = asdict(res) | {"world": int(os.environ.get("WORLD_SIZE", "1"))}
+        args.result.write_text(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
