@@ -80,7 +80,8 @@ def mlflow_ui() -> str:
 
 @st.cache_resource(show_spinner=False)
 def _engine(url: str):
-    return browse.engine(url)
+    # How long a page waits for a writing job before it says the database is busy.
+    return browse.engine(url, wait_s=float(os.environ.get("KDP_DB_WAIT_S", "20")))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=512)

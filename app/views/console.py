@@ -38,7 +38,7 @@ with st.form("console"):
 
 if run:
     try:
-        df = browse.console_serial(common.database_url(), query, max_rows=int(max_rows), timeout_s=TIMEOUT_S)
+        df = browse.console(common.database_url(), query, max_rows=int(max_rows), timeout_s=TIMEOUT_S)
         st.session_state["console_result"] = {
             "query": query,
             "df": df,

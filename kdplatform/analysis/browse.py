@@ -14,7 +14,8 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -77,6 +78,66 @@ def _retry(fn: Callable[[], T], wait_s: float, what: str) -> T:
             delay = min(delay * 2, 0.5)
 
 
+class _Gate:
+    """Orders a process's DuckDB connections to one file around the console.
+
+    kdplatform.sql.run_readonly runs `SET lock_configuration = true` on each connection it opens; DuckDB
+    keeps one instance per file while any connection is open, so that SET fails whenever another
+    connection is open on an instance a console connection already locked. The console therefore opens
+    its connection when no page connection is open (new ones wait meanwhile), and consoles run one at a
+    time; page connections share freely. Waits are bounded by `wait_s`.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._pages = 0
+        self._console = False
+        self._console_waiting = 0
+
+    def page_open(self, wait_s: float, what: str) -> None:
+        deadline = time.monotonic() + wait_s
+        with self._cond:
+            while self._console or self._console_waiting:
+                if not self._cond.wait(timeout=max(0.0, deadline - time.monotonic())):
+                    raise DatabaseUnavailable(f"{what} is busy with a console query; reload in a few seconds")
+            self._pages += 1
+
+    def page_close(self) -> None:
+        with self._cond:
+            self._pages -= 1
+            self._cond.notify_all()
+
+    @contextmanager
+    def console(self, wait_s: float, what: str) -> Iterator[None]:
+        deadline = time.monotonic() + wait_s
+        with self._cond:
+            self._console_waiting += 1
+            try:
+                while self._console or self._pages:
+                    if not self._cond.wait(timeout=max(0.0, deadline - time.monotonic())):
+                        raise DatabaseUnavailable(f"{what} is busy; run the query again in a few seconds")
+                self._console = True
+            finally:
+                self._console_waiting -= 1
+                self._cond.notify_all()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._console = False
+                self._cond.notify_all()
+
+
+_gates: dict[str, _Gate] = {}
+_gates_lock = threading.Lock()
+
+
+def _gate(path: str) -> _Gate:
+    key = str(Path(path).resolve())
+    with _gates_lock:
+        return _gates.setdefault(key, _Gate())
+
+
 def engine(url: str, *, wait_s: float = 20.0) -> Engine:
     """A read-only engine over `url` whose connections are short-lived (NullPool).
 
@@ -102,47 +163,64 @@ def engine(url: str, *, wait_s: float = 20.0) -> Engine:
     path = Path(u.database)
     if not path.exists():
         raise DatabaseUnavailable(f"no database at {path}: {RUN_HINT}")
+    gate, what = _gate(str(path)), f"database {path}"
 
     def creator():
         import duckdb
-        from duckdb_sqlalchemy import ConnectionWrapper
 
-        conn = _retry(
-            lambda: duckdb.connect(str(path), read_only=True, config=dict(DUCKDB_CONFIG)),
-            wait_s,
-            f"database {path}",
-        )
-        return ConnectionWrapper(conn)
+        gate.page_open(wait_s, what)
+        try:
+            conn = _retry(
+                lambda: duckdb.connect(str(path), read_only=True, config=dict(DUCKDB_CONFIG)), wait_s, what
+            )
+        except BaseException:
+            gate.page_close()
+            raise
+        return _page_connection(conn, gate)
 
     return create_engine(u, creator=creator, poolclass=NullPool)
+
+
+def _page_connection(conn, gate: _Gate):
+    """duckdb-sqlalchemy's connection wrapper that tells the gate when it closes."""
+    from duckdb_sqlalchemy import ConnectionWrapper
+
+    class PageConnection(ConnectionWrapper):
+        _released = False
+
+        def close(self) -> None:
+            try:
+                conn.close()
+            finally:
+                if not self._released:
+                    self._released = True
+                    gate.page_close()
+
+    return PageConnection(conn)
 
 
 def console(
     url: str, query: str, *, max_rows: int = 10_000, timeout_s: float = 30.0, wait_s: float = 20.0
 ) -> pd.DataFrame:
-    """kdplatform.sql.run_readonly, waiting out a job's write lock and a configuration another connection
-    of this process has already locked (both happen before the query runs, so retrying is safe)."""
+    """kdplatform.sql.run_readonly for the dashboard: QueryRefused passes through; on DuckDB it opens its
+    connection when no page connection of this process is open (see _Gate) and waits out a job's write
+    lock (both before the query runs, so retrying is safe)."""
     from kdplatform.sql import run_readonly
+
+    u = make_url(url)
+    if u.get_backend_name() != "duckdb" or not u.database or u.database == ":memory:":
+        return run_readonly(url, query, max_rows=max_rows, timeout_s=timeout_s)
 
     def once() -> pd.DataFrame:
         try:
-            return run_readonly(url, query, max_rows=max_rows, timeout_s=timeout_s)
+            with _gate(u.database).console(wait_s, "the database"):
+                return run_readonly(url, query, max_rows=max_rows, timeout_s=timeout_s)
         except Exception as e:
             if "configuration has been locked" in str(e):
                 raise _Transient(str(e)) from e
             raise
 
     return _retry(once, wait_s, "the database")
-
-
-_console_lock = threading.Lock()
-
-
-def console_serial(url: str, query: str, **kwargs: Any) -> pd.DataFrame:
-    """console(), one query at a time per process: run_readonly's `SET lock_configuration` fails when a
-    second console connection joins a DuckDB instance the first one already locked."""
-    with _console_lock:
-        return console(url, query, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------- jobs
@@ -891,6 +969,8 @@ def continuation_parts(
     for a consistent scan) and exact (True when split on tokens, False when only the texts could be
     compared: no tokenizer or dataset file at hand).
     """
+    greedy_tokens = greedy_tokens if isinstance(greedy_tokens, str) else None  # NULL arrives as None or NaN
+    greedy_text = greedy_text if isinstance(greedy_text, str) else None
     if greedy_tokens is None and greedy_text is None:
         return None
     ids = [int(x) for x in str(greedy_tokens or "").split()]
