@@ -517,11 +517,9 @@ class JobRunner:
             teacher = load_pretrained(self.checkpoint_dir("train/teacher"))
             kd = KDConfig(stage.objective, stage.temperature, stage.config.get("alpha", 0.0))
             inputs.append(RunInput(run_id=run_id, kind="teacher", input_run_id=t_run, checkpoint_id=t_ck))
-        epochs = []
 
         def on_epoch(e) -> None:
             kill_point(f"epoch:{stage.key}:{e.epoch}")
-            epochs.append(e)
             self.echo(
                 f"       epoch {e.epoch}/{rs.train.epochs}: train {e.train_loss:.3f}, val {e.val_loss:.3f} "
                 f"({e.seconds:.1f} s)"
@@ -549,24 +547,29 @@ class JobRunner:
             kd=kd,
             on_epoch=on_epoch,
             desc=stage.key,
+            state_dir=out.with_name(out.name + ".state"),
         )
         self.tracker.log_metrics(
             mlflow_id,
             {"tokens_per_s": res.tokens / max(res.seconds, 1e-9), "final_val_loss": res.final.val_loss},
         )
         with self._session() as s, s.begin():
-            m = Model(
-                name=rs.model.preset or rs.model.name,
-                revision=rs.model.revision,
-                family=model.config.model_type,
-                n_params=n_params(model),
-                logit_width=logit_width(model),
-                config=model.config.to_json_string(),
-            )
-            s.add(m)
-            s.flush()
+            name, config = rs.model.preset or rs.model.name, model.config.to_json_string()
+            m = s.scalar(select(Model).where(Model.name == name, Model.config == config))
+            if m is None:
+                m = Model(
+                    name=name,
+                    revision=rs.model.revision,
+                    family=model.config.model_type,
+                    n_params=n_params(model),
+                    logit_width=logit_width(model),
+                    config=config,
+                )
+                s.add(m)
+                s.flush()
             run = s.get(Run, run_id)
             run.model_id, run.dataset_id = m.id, ds.id
+            epochs = res.epochs  # every epoch, also those before a resume
             for e in epochs:
                 s.add(
                     Checkpoint(

@@ -1,4 +1,4 @@
-"""A 2-process `accelerate launch --cpu` scan splits the shards and gives the same table as one process."""
+"""A 2-process accelerate scan (DDP path on CPU) splits the shards and gives the same table as one process."""
 
 from __future__ import annotations
 
@@ -44,15 +44,17 @@ def test_two_process_scan_equals_one_process(tmp_path):
         model, tmp_path / "ex.parquet", tmp_path / "one", 8, shard_size=7, greedy_min_match=0
     )
     launcher = Path(sys.executable).parent / "accelerate"
-    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    # accelerate runs several CPU processes through its multi-GPU (DDP) path on gloo; plain `--cpu`
+    # with --num_processes would need mpirun and silently starts one process.
+    env = os.environ | {"OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"}
     worker = Path(__file__).with_name("scan_worker.py")
     subprocess.run(
         [
             str(launcher),
             "launch",
+            "--multi_gpu",
             "--num_processes",
             "2",
-            "--cpu",
             "--num_machines",
             "1",
             "--mixed_precision",
@@ -68,6 +70,8 @@ def test_two_process_scan_equals_one_process(tmp_path):
         env=env,
         timeout=300,
     )
+    ranks = sorted(p.name for p in (tmp_path / "two").glob("rank-*"))
+    assert ranks == ["rank-0-of-2", "rank-1-of-2"], "two processes each scanned their shards"
     two = sorted((tmp_path / "two").glob("part-*.parquet"))
     assert len(two) == len(one) == 7
     a, b = _table(one), _table(two)

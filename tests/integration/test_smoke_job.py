@@ -102,7 +102,7 @@ def test_mlflow_has_nested_stage_runs(smoke):
     parent = smoke.job_mlflow_id
     children = client.search_runs([smoke.tracker.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
     assert {c.data.tags["kdp.stage_key"] for c in children} == {s.key for s in smoke.plan.stages}
-    student = next(c for c in children if c.data.tags["kdp.stage_key"].startswith("train/student"))
+    student = next(c for c in children if c.data.tags["kdp.stage_key"] == "train/student/s0/forward_kl/T1")
     teacher = next(c for c in children if c.data.tags["kdp.stage_key"] == "train/teacher")
     assert student.data.tags["kdp.input.teacher"] == teacher.info.run_id
     assert "val_loss" in teacher.data.metrics and "memorization_rate_pct" in teacher.data.metrics
