@@ -112,6 +112,19 @@ def plan(spec: JobSpec) -> Plan:
                     temperature=t,
                     alpha=d.alpha,
                 )
+    if d.converged_max_epochs is not None:
+        for seed in spec.seeds:
+            train(
+                f"train/student_converged/s{seed}",
+                "student_converged",
+                spec.student,
+                seed,
+                ("data", "train/teacher", f"train/baseline/s{seed}"),
+                objective=d.objective[0],
+                temperature=d.temperature[0],
+                alpha=d.alpha,
+                max_epochs=d.converged_max_epochs,
+            )
     if spec.classifier is not None:
         scans = tuple(s.key for s in stages if s.kind == "scan")
         stages.append(Stage("classify", "classify", spec.classifier.model_dump(mode="json"), scans))
@@ -496,6 +509,7 @@ class JobRunner:
             "teacher": self.spec.teacher,
             "baseline": self.spec.baseline,
             "student": self.spec.student,
+            "student_converged": self.spec.student,
             "student_hard": self.spec.hard_student,
             "student_filtered": self.spec.filtered_student,
         }[stage.role]
@@ -512,7 +526,15 @@ class JobRunner:
             train_tokens, excluded, source = self._exclusion(stage, train_tokens)
             inputs.append(RunInput(run_id=run_id, kind="exclusion", input_run_id=source))
             self.echo(f"       D_clean: {len(train_tokens)} examples ({excluded} excluded)")
-        if stage.role in ("student", "student_filtered"):
+        cfg, target = rs.train, None
+        if stage.role == "student_converged":
+            cfg = cfg.model_copy(update={"epochs": stage.config["max_epochs"]})
+            target = self._final_val_loss(stage.deps[2])
+            self.echo(
+                f"       trains until validation loss <= {target:.4f} (the baseline's), "
+                f"at most {cfg.epochs} epochs"
+            )
+        if stage.role in ("student", "student_filtered", "student_converged"):
             t_run, t_ck = self._final_checkpoint("train/teacher")
             teacher = load_pretrained(self.checkpoint_dir("train/teacher"))
             kd = KDConfig(stage.objective, stage.temperature, stage.config.get("alpha", 0.0))
@@ -521,7 +543,7 @@ class JobRunner:
         def on_epoch(e) -> None:
             kill_point(f"epoch:{stage.key}:{e.epoch}")
             self.echo(
-                f"       epoch {e.epoch}/{rs.train.epochs}: train {e.train_loss:.3f}, val {e.val_loss:.3f} "
+                f"       epoch {e.epoch}/{cfg.epochs}: train {e.train_loss:.3f}, val {e.val_loss:.3f} "
                 f"({e.seconds:.1f} s)"
             )
             self.tracker.log_metrics(
@@ -540,7 +562,7 @@ class JobRunner:
             model,
             train_tokens,
             self._tokens("val"),
-            rs.train,
+            cfg,
             seed=stage.seed,
             out_dir=out,
             teacher=teacher,
@@ -548,10 +570,12 @@ class JobRunner:
             on_epoch=on_epoch,
             desc=stage.key,
             state_dir=out.with_name(out.name + ".state"),
+            stop_at_val_loss=target,
         )
         self.tracker.log_metrics(
             mlflow_id,
-            {"tokens_per_s": res.tokens / max(res.seconds, 1e-9), "final_val_loss": res.final.val_loss},
+            {"tokens_per_s": res.tokens_per_s, "final_val_loss": res.final.val_loss}
+            | ({} if res.reached_target is None else {"reached_target": float(res.reached_target)}),
         )
         with self._session() as s, s.begin():
             name, config = rs.model.preset or rs.model.name, model.config.to_json_string()
@@ -576,7 +600,7 @@ class JobRunner:
                         run_id=run_id,
                         path=str(out) if e is epochs[-1] else None,
                         epoch=e.epoch,
-                        step=0,
+                        step=e.step,
                         tokens=e.tokens,
                         train_loss=e.train_loss,
                         val_loss=e.val_loss,
@@ -588,8 +612,16 @@ class JobRunner:
             self._finish(s, run_id)
         self.echo(
             f"       val loss {res.final.val_loss:.3f}, ppl {res.final.val_ppl:.1f}, "
-            f"{res.tokens / max(res.seconds, 1e-9):.0f} tok/s"
+            f"{res.tokens_per_s:.0f} tok/s"
+            + ("" if res.reached_target is None else f", beat the baseline: {res.reached_target}")
         )
+
+    def _final_val_loss(self, train_key: str) -> float:
+        with self._session() as s:
+            run = self._run_row(train_key)
+            return s.scalar(
+                select(Checkpoint.val_loss).where(Checkpoint.run_id == run.id, Checkpoint.is_final)
+            )
 
     def _exclusion(self, stage: Stage, tokens: np.ndarray) -> tuple[np.ndarray, int, int | None]:
         """D minus the exclusion set: the classifier's predicted-memorized examples, or ids from a file."""

@@ -115,6 +115,10 @@ class DistillSpec(Strict):
     """Distillation temperatures T; more than one is a sweep."""
     alpha: Annotated[float, Field(ge=0, le=1)] = 0.0
     """Weight of cross-entropy mixed into the KD loss: (1 - alpha) * KD + alpha * CE."""
+    converged_max_epochs: PositiveInt | None = None
+    """Also train, per seed, a `student_converged` at the first temperature and objective: the paper's
+    rule, trained until its validation loss beats the same seed's baseline, for at most this many epochs.
+    The `student` runs keep `train.epochs` (the equal-compute variant)."""
 
     @field_validator("objective", "temperature")
     @classmethod
