@@ -137,7 +137,11 @@ def sidebar() -> None:
             names = dict(zip(jobs_["id"].astype(int), jobs_["name"], strict=True))
             ids = list(names)
             if st.session_state.get("job_id") not in ids:
-                st.session_state["job_id"] = ids[-1]
+                # ?job=NAME or ?job=ID in the URL picks the job; else the latest one
+                wanted = st.query_params.get("job")
+                by_name = {v: k for k, v in names.items()}
+                pick = by_name.get(wanted) or (int(wanted) if wanted and wanted.isdigit() else None)
+                st.session_state["job_id"] = pick if pick in ids else ids[-1]
             st.sidebar.selectbox("Job", ids, format_func=lambda i: f"{names[i]} (#{i})", key="job_id")
     if st.sidebar.button("Refresh data", help=f"results are cached for {TTL} s"):
         _cached.clear()

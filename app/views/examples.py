@@ -21,6 +21,8 @@ BOX = (
     "margin:2px 0"
 )
 
+if "ex_id" not in st.session_state and (linked := st.query_params.get("example")):
+    st.session_state["ex_id"] = str(linked)  # ?example=ID opens that example
 with st.form("search"):
     c = st.columns([3, 1, 1])
     text = c[0].text_input("Text contains", key="ex_text", placeholder="a phrase from the example")

@@ -69,7 +69,8 @@ else:
     cols = st.columns(3)
     for i, cat in enumerate(["baseline & student", "baseline only", "student only"]):
         cols[i].metric(cat, f"{int(counts.get(cat, 0)):,}")
-    st.pyplot(
+    left, right = st.columns([3, 2])
+    left.pyplot(
         plots.kde_contours(
             cats,
             "baseline_ppl",
@@ -80,6 +81,11 @@ else:
             ylabel="teacher-student KLD",
         ),
         clear_figure=True,
+    )
+    right.caption(
+        "Gaussian-KDE contours per category; a category with fewer than five examples is drawn as points. "
+        "Baseline perplexity is the mean over baseline seeds, KLD the mean over the group's seeds of "
+        "KL(teacher ‖ student) on the suffix."
     )
 
 with st.expander("Membership-inference view (A.5): one feature separating student from baseline-only"):

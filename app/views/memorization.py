@@ -74,7 +74,12 @@ else:
             )
         )
         .mark_errorbar()
-        .encode(x="temperature:Q", y="lo:Q", y2="hi:Q", color="objective:N")
+        .encode(
+            x="temperature:Q",
+            y=alt.Y("lo:Q", title="student memorization (%)"),
+            y2="hi:Q",
+            color="objective:N",
+        )
     )
     layers = [line, bars]
     if not baseline.empty:
