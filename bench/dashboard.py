@@ -324,7 +324,7 @@ def generate(
                 match[near] = rng.integers(SUFFIX_LEN // 2, SUFFIX_LEN, int(near.sum()))
                 match[mem] = SUFFIX_LEN
                 offset = {"teacher": 0.2}.get(role, 0.6)
-                ppl = np.exp(offset + 3.5 * z + rng.normal(0, 0.3, n) - 1.5 * mem)
+                ppl = np.exp(np.clip(offset + 3.5 * z + rng.normal(0, 0.3, n) - 1.5 * mem, 0.01, None))
                 rid = np.full(n, tr, np.int32)
                 add(
                     "scan_results",

@@ -104,7 +104,7 @@ def wait_until_idle(page, timeout_s: float = 60.0) -> None:
             quiet_since = None
         elif quiet_since is None:
             quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since > 1.0:
+        elif time.monotonic() - quiet_since > 0.6:
             return
         time.sleep(0.2)
     raise AssertionError("the page kept running")
@@ -117,7 +117,7 @@ def snap(page, path: Path) -> None:
         ".map(e => e.scrollHeight), 1000)"
     )
     page.set_viewport_size({"width": 1400, "height": min(int(height) + 50, 12000)})
-    time.sleep(0.5)
+    time.sleep(0.3)
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size({"width": 1400, "height": 1000})
 

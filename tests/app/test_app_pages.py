@@ -344,12 +344,24 @@ def test_classifier_page_tables_roc_and_filtering(open_page, synthetic_url, synt
     assert metric(at, "memorized before → after") == f"{before:,} → {after:,}"
 
 
-def test_classifier_page_without_classifier_run(open_page, smoke_url):
-    at = open_page(smoke_url, "classifier")
-    has = int(sql(smoke_url, "SELECT COUNT(*) AS n FROM classifier_trials")["n"][0])
-    if has:
-        pytest.skip("the smoke job stores a classifier run now")
-    assert "has no classifier run" in texts(at)
+def test_classifier_page_on_smoke(open_page, smoke_url):
+    job_id = int(sql(smoke_url, "SELECT MAX(id) AS j FROM jobs")["j"].iloc[0])
+    at = open_page(smoke_url, "classifier", job_id)
+    runs = sql(
+        smoke_url,
+        f"SELECT DISTINCT c.run_id FROM classifier_trials c JOIN runs r ON r.id = c.run_id "
+        f"WHERE r.job_id = {job_id} ORDER BY 1",
+    )
+    if runs.empty:
+        assert "has no classifier run" in texts(at)
+        return
+    run = int(runs["run_id"].iloc[-1])
+    summary = sql(smoke_url, f"SELECT kind, name, mean, std FROM classifier_summary WHERE run_id = {run}")
+    shown = pd.concat([d for d in frames(at) if "mean ± std" in d.columns])
+    for r in summary.itertuples():
+        std = "" if r.std is None or r.std != r.std else f" ± {r.std:.4f}"
+        assert f"{r.mean:.4f}{std}" in set(shown.loc[shown["name"] == r.name, "mean ± std"]), r.name
+    assert f"classifier run #{run}" in texts(at)
 
 
 # ------------------------------------------------------------------------------------ mechanism page
