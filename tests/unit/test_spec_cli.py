@@ -81,4 +81,11 @@ def test_changing_one_stage_config_changes_only_dependants(repo_root):
 
     b = plan(JobSpec.model_validate(doc))
     changed = {k for k in a.hashes if a.hashes[k] != b.hashes[k]}
-    assert changed == {"train/baseline/s0", "scan/train/baseline/s0"}
+    # The classifier reads the baseline's scan, and the filtered student is distilled on its verdicts.
+    assert changed == {
+        "train/baseline/s0",
+        "scan/train/baseline/s0",
+        "classify",
+        "train/student_filtered/s0",
+        "scan/train/student_filtered/s0",
+    }
