@@ -228,3 +228,29 @@ def test_page_says_busy_instead_of_failing(open_page, synthetic_url, tmp_path, m
         assert any("busy" in w.value for w in at.warning), [w.value for w in at.warning]
     finally:
         writer.wait(timeout=30)
+
+
+def test_app_imports_no_torch_transformers_or_training_code():
+    """DESIGN.md's wall: app/ calls read-only library queries; importing its modules and every page's
+    imports loads no torch, transformers, training, pipeline or model code."""
+    import ast
+    from pathlib import Path
+
+    app = Path(__file__).resolve().parents[2] / "app"
+    banned = ("torch", "transformers", "accelerate", "kdplatform.train", "kdplatform.pipeline",
+              "kdplatform.models", "kdplatform.memorization", "kdplatform.store.db")  # fmt: skip
+    modules = set()
+    for path in app.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                modules.add(node.module)
+    assert not [m for m in modules if m.startswith(banned)], modules
+    code = (
+        f"import sys; sys.path.insert(0, {str(app)!r}); import common, plots; "
+        + "; ".join(f"import {m}" for m in sorted(modules) if m not in ("common", "plots", "__future__"))
+        + "; bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'accelerate')]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120)
