@@ -17,19 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-APP = ROOT / "app" / "Home.py"
-PAGES = {
-    "runs": "views/runs.py",
-    "memorization": "views/memorization.py",
-    "overlap": "views/overlap.py",
-    "easy": "views/easy.py",
-    "classifier": "views/classifier.py",
-    "mechanism": "views/mechanism.py",
-    "examples": "views/examples.py",
-    "console": "views/console.py",
-}
+from app_paths import APP, PAGES, ROOT
 
 
 def load_bench():

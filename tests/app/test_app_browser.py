@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import APP, PAGES
+from app_paths import APP, PAGES
 
 CHROMIUM_FLAGS = [
     "--headless",

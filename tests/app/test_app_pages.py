@@ -11,7 +11,7 @@ import re
 
 import pandas as pd
 import pytest
-from conftest import PAGES
+from app_paths import PAGES
 
 from kdplatform.sql import run_readonly
 
