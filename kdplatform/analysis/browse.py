@@ -659,14 +659,16 @@ def risk_counts(db: Db, run_id: int, group: Group, bins: int = 1000) -> pd.DataF
     return read(
         db,
         """
-        SELECT FLOOR(k.risk * :bins) / :bins AS risk_bin,
-               SUM(CASE WHEN m.example_id IS NULL THEN 0 ELSE 1 END) AS positives,
-               SUM(CASE WHEN m.example_id IS NULL THEN 1 ELSE 0 END) AS negatives
-        FROM example_risk k
-        LEFT JOIN (SELECT DISTINCT example_id FROM memorized_examples WHERE run_id IN :s) m
-          ON m.example_id = k.example_id
-        WHERE k.run_id = :r AND k.risk IS NOT NULL
-        GROUP BY FLOOR(k.risk * :bins) / :bins
+        SELECT risk_bin, SUM(positive) AS positives, SUM(1 - positive) AS negatives
+        FROM (
+            SELECT FLOOR(k.risk * :bins) / :bins AS risk_bin,
+                   CASE WHEN m.example_id IS NULL THEN 0 ELSE 1 END AS positive
+            FROM example_risk k
+            LEFT JOIN (SELECT DISTINCT example_id FROM memorized_examples WHERE run_id IN :s) m
+              ON m.example_id = k.example_id
+            WHERE k.run_id = :r AND k.risk IS NOT NULL
+        ) t
+        GROUP BY risk_bin
         ORDER BY risk_bin DESC
         """,
         r=run_id,

@@ -95,3 +95,20 @@ def open_page(monkeypatch) -> Callable:
         return at
 
     return _open
+
+
+@pytest.fixture(scope="session")
+def pg_synthetic_url(pg_server, tmp_path_factory) -> str:
+    """The synthetic study on PostgreSQL (the shared throwaway server; skipped when there is none)."""
+    name = pg_server.create_database()
+    url = pg_server.url(name)
+    load_bench().generate(
+        url,
+        300,
+        workdir=tmp_path_factory.mktemp("pg-synthetic"),
+        rate_scale=8.0,
+        filtered=True,
+        write_files=True,
+    )
+    yield url
+    pg_server.drop_database(name)

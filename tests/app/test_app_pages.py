@@ -470,3 +470,16 @@ def test_example_browser_on_smoke(open_page, smoke_url):
 def test_example_browser_bad_id(open_page, synthetic_url):
     at = open_page(synthetic_url, "examples", 1, ex_id="abc")
     assert "Example ids are whole numbers" in texts(at)
+
+
+# --------------------------------------------------------------------------------------------- PostgreSQL
+@pytest.mark.parametrize("page", list(PAGES))
+def test_page_on_postgresql(open_page, pg_synthetic_url, page):
+    at = open_page(pg_synthetic_url, page, 1)
+    if page == "memorization":
+        got = frame_with(at, "run_id", "memorized")
+        want = sql(pg_synthetic_url, "SELECT run_id, memorized FROM memorization_rates WHERE job_id = 1")
+        assert dict(zip(got.run_id, got.memorized.astype(int), strict=True)) == dict(
+            zip(want.run_id, want.memorized.astype(int), strict=True)
+        )
+    assert not at.warning, [w.value for w in at.warning]
