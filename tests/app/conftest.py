@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -98,7 +98,7 @@ def open_page(monkeypatch) -> Callable:
 
 
 @pytest.fixture(scope="session")
-def pg_synthetic_url(pg_server, tmp_path_factory) -> str:
+def pg_synthetic_url(pg_server, tmp_path_factory) -> Iterator[str]:
     """The synthetic study on PostgreSQL (the shared throwaway server; skipped when there is none)."""
     name = pg_server.create_database()
     url = pg_server.url(name)
