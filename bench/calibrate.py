@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--vocab", type=int, default=2048)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--presets", nargs="+", default=["tiny-teacher", "tiny-student"])
     args = ap.parse_args()
     docs = load_documents("builtin", max_chars=3_000_000, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -44,7 +45,7 @@ def main() -> None:
     train, val = split_examples(windows, args.examples, 64)
     x = torch.as_tensor(train.tokens)
     print(f"{args.examples} examples x 100 tokens, vocab {len(tok)}, lr {args.lr}, batch {args.batch}")
-    for preset in ("tiny-teacher", "tiny-student"):
+    for preset in args.presets:
         torch.manual_seed(0)
         model = build_preset(preset, len(tok), 100)
         n = sum(p.numel() for p in model.parameters())

@@ -15,7 +15,7 @@ from kdplatform.spec import ModelSpec
 
 PRESET_CONFIGS: dict[str, dict[str, Any]] = {
     "tiny-teacher": dict(num_hidden_layers=4, hidden_size=192, num_attention_heads=4, intermediate_size=768),
-    "tiny-student": dict(num_hidden_layers=2, hidden_size=128, num_attention_heads=4, intermediate_size=512),
+    "tiny-student": dict(num_hidden_layers=3, hidden_size=160, num_attention_heads=4, intermediate_size=640),
 }
 
 
