@@ -62,7 +62,7 @@ FORBIDDEN_WORDS = {
 }
 FORBIDDEN_FUNCTIONS = re.compile(
     r"\b(read_\w+|\w*_scan|glob|parquet_\w+|sniff_csv|json_\w*_read|from_json_file|duckdb_secrets|"
-    r"pg_read_\w+|pg_ls_dir|pg_stat_file|lo_\w+|dblink\w*|query_table|query|current_setting|set_config|"
+    r"pg_\w+|lo_\w+|dblink\w*|query_table|query|current_setting|set_config|json_execute_serialized_sql|"
     r"getvariable|setvariable|sqlite_\w+|postgres_\w+|mysql_\w+|iceberg_\w+|delta_\w+|httpfs\w*|"
     r"pg_sleep\w*|load_extension|write_\w+)\s*\(",
     re.IGNORECASE,
@@ -100,7 +100,9 @@ def _strip(query: str) -> str:
                     j += 2
                     continue
                 break
-            out.append("''" if c == "'" else '"q"')
+            # A quoted identifier keeps its name (lower-cased, as a bare word) so the checks see
+            # `"read_csv"(...)` as read_csv(...); string literals are blanked.
+            out.append("''" if c == "'" else " " + re.sub(r"\W", "_", query[i + 1 : j].lower()) + " ")
             i = j + 1
         elif c == "$" and re.match(r"\$\w*\$", query[i:]):
             raise QueryRefused("dollar-quoted strings are not allowed")
@@ -147,7 +149,9 @@ def _duckdb_connect(path: str, retries: int = 20):
     for attempt in range(retries):
         try:
             conn = duckdb.connect(path, read_only=True, config=config)
-            conn.execute("SET lock_configuration = true")
+            # The file's database instance is shared within a process: lock it once, not again.
+            if not conn.execute("SELECT current_setting('lock_configuration')").fetchone()[0]:
+                conn.execute("SET lock_configuration = true")
             return conn
         except duckdb.IOException as e:
             if "lock" not in str(e).lower() or attempt == retries - 1:

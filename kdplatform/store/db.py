@@ -7,10 +7,11 @@ transaction (DuckDB scans the Arrow table directly), so a stage's rows and its s
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pyarrow as pa
-from sqlalchemy import Connection, Engine, create_engine, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -59,9 +60,31 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         # `kdplatform sql`) get in between a running job's stages.
         kwargs["poolclass"] = NullPool
     try:
-        return create_engine(u, **kwargs)
+        engine = create_engine(u, **kwargs)
     except Exception as e:
         raise DatabaseError(f"cannot open database {url!r}: {e}") from None
+    if u.get_backend_name() == "duckdb":
+        event.listen(engine, "do_connect", _wait_for_file_lock)
+    return engine
+
+
+LOCK_WAIT_S = float(os.environ.get("KDP_DB_WAIT_S", "120"))
+
+
+def _wait_for_file_lock(dialect, conn_rec, cargs, cparams):
+    """Open a DuckDB file, waiting while another process (a reader such as the dashboard) holds its lock:
+    a writer must not die because someone looked at its results."""
+    import duckdb
+
+    deadline, delay = time.monotonic() + LOCK_WAIT_S, 0.05
+    while True:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(2 * delay, 1.0)
 
 
 def is_duckdb(conn_or_engine: Connection | Engine) -> bool:
@@ -118,7 +141,9 @@ def preflight(url: str) -> None:
 
     u = make_url(url) if "://" in url else None
     if u is None:
-        raise DatabaseError(f"database URL {url!r} is not a valid SQLAlchemy URL (e.g. duckdb:///path.duckdb)")
+        raise DatabaseError(
+            f"database URL {url!r} is not a valid SQLAlchemy URL (e.g. duckdb:///path.duckdb)"
+        )
     if u.get_backend_name() == "duckdb" and u.database and u.database != ":memory:":
         path = Path(u.database)
         if not path.exists():

@@ -44,6 +44,10 @@ REFUSED = [
     "SELECT current_setting('threads')",
     "WITH x AS (SELECT 1) INSERT INTO t SELECT 1, 'a'",
     "SELECT * INTO newtable FROM t",
+    'SELECT * FROM "read_csv"(\'/etc/hostname\')',
+    "SELECT \"pg_read_file\"('/etc/hostname')",
+    "SELECT pg_terminate_backend(1)",
+    "SELECT json_execute_serialized_sql(json_serialize_sql('SELECT 1'))",
     "",
 ]
 
@@ -74,6 +78,16 @@ def test_views_are_queryable(url):
 def test_timeout_interrupts(url):
     with pytest.raises(QueryRefused, match="limit"):
         run_readonly(url, "SELECT COUNT(*) FROM range(10000000000) a", timeout_s=0.5)
+
+
+def test_concurrent_console_connections_in_one_process(url):
+    from kdplatform.sql import _duckdb_connect
+
+    held = _duckdb_connect(url.removeprefix("duckdb:///"))
+    try:
+        assert run_readonly(url, "SELECT 1 AS one").one.tolist() == [1]
+    finally:
+        held.close()
 
 
 def test_connection_is_read_only_even_past_the_checks(url):
