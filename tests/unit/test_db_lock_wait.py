@@ -21,8 +21,8 @@ def test_writer_waits_for_a_reader_in_another_process(tmp_path):
         [
             sys.executable,
             "-c",
-            f"import duckdb, time; c = duckdb.connect({str(path)!r}, read_only=True); print('held', flush=True); "
-            "time.sleep(2); c.close()",
+            f"import duckdb, time; c = duckdb.connect({str(path)!r}, read_only=True); "
+            "print('held', flush=True); time.sleep(2); c.close()",
         ],
         stdout=subprocess.PIPE,
         text=True,
