@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import kdplatform  # noqa: E402,F401
 import torch  # noqa: E402
 
+import kdplatform  # noqa: E402,F401
 from kdplatform.data.corpus import load_documents  # noqa: E402
 from kdplatform.data.examples import make_windows, split_examples, train_tokenizer  # noqa: E402
 from kdplatform.memorization import scan  # noqa: E402
@@ -52,7 +52,7 @@ def main() -> None:
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr)
         steps = args.epochs * math.ceil(args.examples / args.batch)
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / steps, 1)))
+            opt, lambda s, total=steps: 0.5 * (1 + math.cos(math.pi * min(s / total, 1)))
         )
         print(f"\n{preset}: {n / 1e6:.2f}M parameters")
         print("epoch  train_loss  val_loss  memorized%  seconds")
@@ -74,7 +74,8 @@ def main() -> None:
             vl = evaluate(model, val.tokens, 64, torch.device("cpu"))
             mem = 100 * scan(model, x, 50).memorized.mean()
             print(
-                f"{epoch:5d}  {total / len(x):10.3f}  {vl:8.3f}  {mem:10.1f}  {time.perf_counter() - start:7.0f}",
+                f"{epoch:5d}  {total / len(x):10.3f}  {vl:8.3f}  {mem:10.1f}  "
+                f"{time.perf_counter() - start:7.0f}",
                 flush=True,
             )
 
