@@ -20,4 +20,20 @@ ROOT = Path(__file__).resolve().parents[1]
 def repo_root() -> Path:
     return ROOT
 
+
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory):
+    """jobs/smoke.yaml run once per session (about a minute): every stage kind, read by many tests."""
+    from kdplatform.pipeline import JobRunner
+    from kdplatform.spec import load_spec
+
+    said: list[str] = []
+    runner = JobRunner(
+        load_spec(ROOT / "jobs" / "smoke.yaml"), tmp_path_factory.mktemp("smoke"), echo=said.append
+    )
+    runner.run()
+    runner.said = said
+    return runner
+
+
 from pg_server import *  # noqa: E402,F403  (PostgreSQL and MLflow server fixtures)

@@ -32,18 +32,10 @@ def load_bench():
 
 
 @pytest.fixture(scope="session")
-def smoke_url(tmp_path_factory) -> str:
+def smoke_url(request) -> str:
     if prebuilt := os.environ.get("KDP_APP_SMOKE_DB"):
         return f"duckdb:///{Path(prebuilt).resolve()}"
-    from kdplatform.pipeline import JobRunner
-    from kdplatform.spec import load_spec
-
-    runner = JobRunner(
-        load_spec(ROOT / "jobs" / "smoke.yaml"), tmp_path_factory.mktemp("smoke"), echo=lambda _: None
-    )
-    runner.run()
-    runner.engine.dispose()
-    return runner.database_url
+    return request.getfixturevalue("smoke").database_url
 
 
 @pytest.fixture(scope="session")

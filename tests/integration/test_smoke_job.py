@@ -14,18 +14,6 @@ from kdplatform.data.examples import Examples
 from kdplatform.memorization import greedy_reference
 from kdplatform.models import load_pretrained
 from kdplatform.pipeline import JobRunner
-from kdplatform.spec import load_spec
-
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory, repo_root):
-    workdir = tmp_path_factory.mktemp("smoke")
-    spec = load_spec(repo_root / "jobs" / "smoke.yaml")
-    said: list[str] = []
-    runner = JobRunner(spec, workdir, echo=said.append)
-    runner.run()
-    runner.said = said
-    return runner
 
 
 def q(runner, sql, **params):

@@ -44,7 +44,7 @@ REFUSED = [
     "SELECT current_setting('threads')",
     "WITH x AS (SELECT 1) INSERT INTO t SELECT 1, 'a'",
     "SELECT * INTO newtable FROM t",
-    'SELECT * FROM "read_csv"(\'/etc/hostname\')',
+    "SELECT * FROM \"read_csv\"('/etc/hostname')",
     "SELECT \"pg_read_file\"('/etc/hostname')",
     "SELECT pg_terminate_backend(1)",
     "SELECT json_execute_serialized_sql(json_serialize_sql('SELECT 1'))",
