@@ -46,13 +46,12 @@ def cmd_validate(args) -> int:
 
 
 def cmd_plan(args) -> int:
-    from kdplatform.pipeline import plan
+    from kdplatform.pipeline import JobRunner
 
     spec = load_spec(args.job)
-    p = plan(spec)
-    for st in p.stages:
-        deps = ", ".join(st.deps) or "-"
-        print(f"{st.key:45s} {st.kind:6s} hash {p.hashes[st.key]}  after: {deps}")
+    runner = JobRunner(spec, _workdir(spec, args.workdir), database_url=args.db)
+    for st, why in runner.would_run():
+        print(f"{st.key:45s} {st.kind:8s} {runner.plan.hashes[st.key]}  {why}")
     return 0
 
 

@@ -235,6 +235,41 @@ class JobRunner:
                     self.echo(f"[run ] {stage.key}")
                 self._execute(stage, h)
 
+    def would_run(self) -> list[tuple[Stage, str]]:
+        """What `run` would do with each stage and why, read without writing anything."""
+        from sqlalchemy.engine import make_url
+
+        u = make_url(self.database_url)
+        rows: dict[str, Run] = {}
+        if u.get_backend_name() != "duckdb" or Path(u.database or "").exists():
+            engine = db.make_engine(self.database_url, read_only=True)
+            try:
+                with Session(engine) as s:
+                    job = s.scalar(select(Job).where(Job.name == self.spec.name))
+                    if job is not None:
+                        rows = {r.stage_key: r for r in s.scalars(select(Run).where(Run.job_id == job.id))}
+            except Exception as e:
+                raise db.DatabaseError(f"cannot read {self.database_url}: {e}") from None
+            finally:
+                engine.dispose()
+        out = []
+        for st in self.plan.stages:
+            r = rows.get(st.key)
+            if r is None:
+                why = "run: never run"
+            elif r.status == "done" and r.config_hash == self.plan.hashes[st.key]:
+                why = "skip: done"
+            elif r.status == "done":
+                why = "run: its config or an input changed"
+            elif r.status == "running":
+                why = "resume: left running by a process that died (or running now)"
+            else:
+                why = f"run: last attempt {r.status}" + (
+                    f" ({r.error.splitlines()[0][:80]})" if r.error else ""
+                )
+            out.append((st, why))
+        return out
+
     def _run_row(self, key: str) -> Run | None:
         with self._session() as s:
             return s.scalar(select(Run).where(Run.job_id == self.job_id, Run.stage_key == key))

@@ -195,3 +195,17 @@ def test_report_has_the_papers_tables(smoke, tmp_path):
     text_ = write_report(smoke.engine, smoke.spec.name, tmp_path / "r.md")
     for heading in ("Table 2", "Figure 4", "Inheritance", "classifier"):
         assert heading in text_
+
+
+def test_plan_says_what_would_run_and_why(smoke):
+    assert {why for _, why in smoke.would_run()} == {"skip: done"}
+    changed = smoke.spec.model_copy(
+        update={
+            "baseline": smoke.spec.baseline.model_copy(
+                update={"train": smoke.spec.baseline.train.model_copy(update={"lr": 1e-4})}
+            )
+        }
+    )
+    plan = dict((st.key, why) for st, why in JobRunner(changed, smoke.workdir).would_run())
+    assert plan["train/baseline/s0"] == "run: its config or an input changed"
+    assert plan["train/teacher"] == "skip: done"
