@@ -415,6 +415,9 @@ def _loss(model, teacher, ids: torch.Tensor, mask: torch.Tensor, kd: KDConfig, v
 
 
 def save_checkpoint(model, out_dir: Path) -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a bar per one-shard save drowns the job's own progress lines
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
