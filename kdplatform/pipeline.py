@@ -389,8 +389,8 @@ class JobRunner:
                 tok.save_pretrained(tmp / "tokenizer")
             else:
                 tok = train_tokenizer(docs, d.tokenizer.vocab_size, tmp / "tokenizer")
-            windows = make_windows(docs, tok, d.seq_len, d.num_examples + d.val_examples)
-            train, val = split_examples(windows, d.num_examples, d.val_examples)
+            windows = make_windows(docs, tok, d.seq_len, d.skip_examples + d.num_examples + d.val_examples)
+            train, val = split_examples(windows[d.skip_examples :], d.num_examples, d.val_examples)
             train.write(tmp / "train.parquet")
             val.write(tmp / "val.parquet")
             if out.exists():

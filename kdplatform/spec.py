@@ -49,6 +49,9 @@ class DataSpec(Strict):
     """Training examples D (after exact-duplicate removal)."""
     val_examples: PositiveInt = 64
     """Held-out examples for validation loss and perplexity."""
+    skip_examples: Annotated[int, Field(ge=0)] = 0
+    """Windows skipped before D starts: picks an example range of a corpus (the continued-pre-training
+    setup trains on a range the base checkpoints have not seen)."""
     seq_len: PositiveInt = 100
     prefix_len: PositiveInt = 50
     """Prefix tokens given to the model; the suffix is seq_len - prefix_len tokens."""
