@@ -84,9 +84,16 @@ def verdicts(db: Db, job: int | str) -> list[Verdict]:
     venn = queries.job_venn(db, job_id)
     # 3. Section 3.1: little inheritance of the teacher's own memorization.
     f = "Students inherit little of what only the teacher memorized (section 3.1, paper 0.9%)"
-    if venn is None or venn.n_teacher_not_baseline < MIN_COUNT:
+    if venn is None or venn.n_teacher_not_baseline < MIN_COUNT or venn.n_student < MIN_COUNT:
         n = 0 if venn is None else venn.n_teacher_not_baseline
-        out.append(Verdict(f, "inconclusive", f"{n} examples memorized by the teacher and no baseline seed"))
+        m = 0 if venn is None else venn.n_student
+        out.append(
+            Verdict(
+                f,
+                "inconclusive",
+                f"{n} examples memorized by the teacher and no baseline seed, {m} by the student",
+            )
+        )
     else:
         share = venn.n_inherited / venn.n_teacher_not_baseline
         out.append(
