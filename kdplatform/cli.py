@@ -6,6 +6,7 @@
     kdplatform sql "select * from memorization_rates" [--job JOB | --db URL] [--format table|csv|parquet]
     kdplatform report jobs/quickstart.yaml [--out report.md]
     kdplatform venn3 RUN_A RUN_B RUN_C [--job JOB | --db URL]
+    kdplatform export jobs/quickstart.yaml --to postgresql://host/db    (and: import ... --from URL)
     kdplatform db upgrade [--job JOB | --db URL]
     kdplatform dashboard [JOB]
 
@@ -126,13 +127,33 @@ def cmd_venn3(args) -> int:
     return 0
 
 
+def cmd_transfer(args) -> int:
+    """export: this job's database -> --to URL; import: --from URL -> this job's database."""
+    from kdplatform.store.transfer import export_job
+
+    spec = load_spec(args.job)
+    here = _db_url(args)
+    src, dst = (here, args.to) if args.command == "export" else (args.source, here)
+    result = export_job(src, dst, spec.name, replace=args.replace)
+    rows = sum(result.inserted.values())
+    print(
+        f"{args.command}: job {spec.name!r} from {src} to {dst}: {rows} rows written"
+        + ("" if result.changed else " (already there, nothing changed)")
+    )
+    return 0
+
+
 def cmd_db(args) -> int:
     from kdplatform.store import db
 
     engine = db.make_engine(_db_url(args))
     if args.action == "upgrade":
         db.upgrade(engine)
-    print(f"{engine.url}: schema revision {db.current_revision(engine)} (head {db.head_revision()})")
+    try:
+        current = db.current_revision(engine)
+    except Exception as e:
+        raise db.DatabaseError(f"cannot read {engine.url}: {e}") from None
+    print(f"{engine.url}: schema revision {current} (head {db.head_revision()})")
     return 0
 
 
@@ -195,6 +216,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--workdir")
     sp.add_argument("--db")
     sp.set_defaults(fn=cmd_venn3)
+    for name, flag, dest, help_ in [
+        ("export", "--to", "to", "copy a job's rows to another database (e.g. the team PostgreSQL)"),
+        ("import", "--from", "source", "copy a job's rows from another database into this job's"),
+    ]:
+        sp = sub.add_parser(name, help=help_)
+        sp.add_argument("job")
+        sp.add_argument(flag, dest=dest, required=True, help="SQLAlchemy URL of the other database")
+        sp.add_argument("--workdir")
+        sp.add_argument("--db", help="this job's database (default: from the job spec)")
+        sp.add_argument("--replace", action="store_true", help="replace the job's rows if they differ")
+        sp.set_defaults(fn=cmd_transfer)
     sp = sub.add_parser("db", help="database schema")
     sp.add_argument("action", choices=["upgrade", "current"])
     sp.add_argument("--job")

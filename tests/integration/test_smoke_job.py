@@ -14,6 +14,7 @@ from kdplatform.data.examples import Examples
 from kdplatform.memorization import greedy_reference
 from kdplatform.models import load_pretrained
 from kdplatform.pipeline import JobRunner
+from kdplatform.store.db import make_engine
 
 
 def q(runner, sql, **params):
@@ -209,3 +210,17 @@ def test_plan_says_what_would_run_and_why(smoke):
     plan = dict((st.key, why) for st, why in JobRunner(changed, smoke.workdir).would_run())
     assert plan["train/baseline/s0"] == "run: its config or an input changed"
     assert plan["train/teacher"] == "skip: done"
+
+
+def test_cli_export_is_idempotent(smoke, tmp_path, capsys):
+    from kdplatform.cli import main
+
+    dst = f"duckdb:///{tmp_path / 'copy.duckdb'}"
+    job = str(Path(__file__).resolve().parents[2] / "jobs" / "smoke.yaml")
+    assert main(["export", job, "--db", smoke.database_url, "--to", dst]) == 0
+    first = capsys.readouterr().out
+    assert main(["export", job, "--db", smoke.database_url, "--to", dst]) == 0
+    assert "nothing changed" in capsys.readouterr().out and "rows written" in first
+    with make_engine(dst).connect() as conn:
+        n = conn.execute(text("SELECT COUNT(*) FROM scan_results")).scalar()
+    assert n == q(smoke, "SELECT COUNT(*) FROM scan_results")[0][0]

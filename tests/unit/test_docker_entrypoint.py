@@ -1,0 +1,89 @@
+"""docker/entrypoint.sh, run outside Docker with a stand-in CLI that records its calls."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ENTRY = Path(__file__).resolve().parents[2] / "docker" / "entrypoint.sh"
+
+
+@pytest.fixture
+def fake(tmp_path):
+    log = tmp_path / "calls.txt"
+    cli = tmp_path / "kdplatform"
+    cli.write_text(f'#!/usr/bin/env bash\necho "$*" >> {log}\n')
+    cli.chmod(0o755)
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    env = os.environ | {
+        "KDP_CLI": str(cli),
+        "KDP_JOBS_DIR": str(jobs),
+        "KDP_WORK_DIR": str(tmp_path / "w"),
+        "KDP_DATABASE_URL": "postgresql://db/kdp",
+        "KDP_DB_SLEEP": "0",
+    }
+    return env, jobs, log
+
+
+def run(env, *args):
+    return subprocess.run(["bash", str(ENTRY), *args], env=env, capture_output=True, text=True, timeout=30)
+
+
+def test_worker_runs_every_job_after_the_database_answers(fake):
+    env, jobs, log = fake
+    for name in ("b", "a"):
+        (jobs / f"{name}.yaml").write_text("name: x\n")
+    out = run(env, "worker")
+    assert out.returncode == 0, out.stderr
+    calls = log.read_text().splitlines()
+    w = env["KDP_WORK_DIR"]
+    assert calls == [
+        "db current --db postgresql://db/kdp",
+        "db upgrade --db postgresql://db/kdp",
+        f"run {jobs}/a.yaml --db postgresql://db/kdp --workdir {w}/a",
+        f"run {jobs}/b.yaml --db postgresql://db/kdp --workdir {w}/b",
+    ]
+
+
+def test_worker_without_jobs_exits_2(fake):
+    env, _, _ = fake
+    out = run(env, "worker")
+    assert out.returncode == 2 and "no job files" in out.stderr
+
+
+def test_unreachable_database_fails_after_retries(fake, tmp_path):
+    env, _, _ = fake
+    failing = tmp_path / "failing"
+    failing.write_text("#!/usr/bin/env bash\nexit 1\n")
+    failing.chmod(0o755)
+    out = run(env | {"KDP_CLI": str(failing), "KDP_DB_TRIES": "3"}, "worker")
+    assert out.returncode == 1 and "did not answer" in out.stderr and out.stderr.count("waiting") == 3
+
+
+def test_other_arguments_go_to_the_cli(fake):
+    env, _, log = fake
+    assert run(env, "sql", "select 1").returncode == 0
+    assert log.read_text().splitlines() == ["sql select 1"]
+    assert "usage" in run(env, "help").stdout
+
+
+def test_compose_file_wires_the_services():
+    import yaml
+
+    compose = yaml.safe_load((ENTRY.parent / "compose.yaml").read_text())
+    services = compose["services"]
+    assert {"db", "mlflow", "dashboard", "worker"} <= set(services)
+    for name in ("db", "mlflow"):
+        assert "healthcheck" in services[name], name
+    assert services["worker"]["depends_on"]["mlflow"]["condition"] == "service_healthy"
+    assert all(p.startswith("127.0.0.1:") for s in services.values() for p in s.get("ports", [])), (
+        "published ports stay on localhost unless a lab opens them on purpose"
+    )
+    assert (
+        "postgresql"
+        in services["mlflow"]["entrypoint"][services["mlflow"]["entrypoint"].index("--backend-store-uri") + 1]
+    )
