@@ -68,6 +68,7 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     return engine
 
 
+MIGRATION_LOCK = 0x6B6470  # "kdp": the advisory lock id held while migrating a PostgreSQL database
 LOCK_WAIT_S = float(os.environ.get("KDP_DB_WAIT_S", "120"))
 
 
@@ -121,6 +122,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     try:
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Jobs starting together on a fresh team database would race to create the schema.
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             cfg = _alembic_config(conn)
             current = _current(conn)
             known = {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}

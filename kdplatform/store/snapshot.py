@@ -7,13 +7,13 @@ from sqlalchemy import Engine, text
 
 QUERIES = {
     "runs": "SELECT stage_key, kind, role, status, config_hash FROM runs WHERE job_id = :j",
-    "checkpoints": "SELECT r.stage_key, c.epoch, c.is_final, ROUND(c.val_loss, 5) FROM checkpoints c "
+    "checkpoints": "SELECT r.stage_key, c.epoch, c.is_final, c.val_loss FROM checkpoints c "
     "JOIN runs r ON r.id = c.run_id WHERE r.job_id = :j",
     "run_inputs": "SELECT r.stage_key, i.kind, t.stage_key FROM run_inputs i JOIN runs r ON r.id = i.run_id "
     "LEFT JOIN runs t ON t.id = i.input_run_id WHERE r.job_id = :j",
-    "scan_results": "SELECT r.stage_key, s.example_id, s.memorized, s.match_len, ROUND(s.suffix_logprob, 3), "
-    "ROUND(s.ppl, 3) FROM scan_results s JOIN runs r ON r.id = s.run_id WHERE r.job_id = :j",
-    "example_kld": "SELECT r.stage_key, k.example_id, ROUND(k.kld, 4) FROM example_kld k "
+    "scan_results": "SELECT r.stage_key, s.example_id, s.memorized, s.match_len, s.suffix_logprob, "
+    "s.ppl FROM scan_results s JOIN runs r ON r.id = s.run_id WHERE r.job_id = :j",
+    "example_kld": "SELECT r.stage_key, k.example_id, k.kld FROM example_kld k "
     "JOIN runs r ON r.id = k.run_id WHERE r.job_id = :j",
     "greedy_continuations": "SELECT r.stage_key, g.example_id, g.tokens FROM greedy_continuations g "
     "JOIN runs r ON r.id = g.run_id WHERE r.job_id = :j",
@@ -31,6 +31,11 @@ KEYS = {
 }
 
 
+def _round(v):
+    """Floats to 4 significant digits (in Python: ROUND(double, n) is not portable to PostgreSQL)."""
+    return float(f"{v:.4g}") if isinstance(v, float) else v
+
+
 def snapshot(engine: Engine, job_name: str) -> dict[str, list[tuple]]:
     """Sorted content of every table a job writes, plus duplicate-key counts (which must be 0)."""
     out: dict[str, list[tuple]] = {}
@@ -38,7 +43,7 @@ def snapshot(engine: Engine, job_name: str) -> dict[str, list[tuple]]:
         job = conn.execute(text("SELECT id FROM jobs WHERE name = :n"), {"n": job_name}).scalar_one()
         for name, sql in QUERIES.items():
             rows = conn.execute(text(sql), {"j": job}).all()
-            out[name] = sorted((tuple(r) for r in rows), key=repr)
+            out[name] = sorted((tuple(_round(v) for v in r) for r in rows), key=repr)
         for name, sql in KEYS.items():
             out[f"duplicates:{name}"] = [(conn.execute(text(sql)).scalar_one(),)]
     return out
