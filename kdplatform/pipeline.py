@@ -350,6 +350,30 @@ class JobRunner:
         with self._session() as s:
             return s.get(Dataset, run.dataset_id)
 
+    def _dataset_row(self, s: Session, digest: str, fill: Callable[[Dataset], None], make) -> Dataset:
+        """The dataset with this content digest: found, or made and filled. Jobs sharing a database may make
+        the same dataset at once: the loser of the unique-digest race takes the winner's row."""
+        from sqlalchemy.exc import IntegrityError
+
+        ds = s.scalar(select(Dataset).where(Dataset.digest == digest))
+        if ds is not None:
+            return ds
+        if self.engine.dialect.name == "duckdb":  # one writer at a time, and no savepoints
+            ds = make()
+            s.add(ds)
+            s.flush()
+            fill(ds)
+            return ds
+        try:
+            with s.begin_nested():
+                ds = make()
+                s.add(ds)
+                s.flush()
+                fill(ds)
+            return ds
+        except IntegrityError:
+            return s.scalar(select(Dataset).where(Dataset.digest == digest))
+
     def _insert_examples(self, s: Session, ds_id: int, path: Path, tok, prefix_len: int, split: str) -> None:
         """Decoded texts and zlib entropy of an examples file, inserted in bounded chunks."""
         from kdplatform.data.examples import Examples, example_texts
@@ -417,9 +441,16 @@ class JobRunner:
             }
         )
         with self._session() as s, s.begin():
-            ds = s.scalar(select(Dataset).where(Dataset.digest == digest))
-            if ds is None:
-                ds = Dataset(
+
+            def fill(ds: Dataset) -> None:
+                for split in ("train", "val"):
+                    self._insert_examples(s, ds.id, out / f"{split}.parquet", tok, d.prefix_len, split)
+
+            ds = self._dataset_row(
+                s,
+                digest,
+                fill,
+                lambda: Dataset(
                     name=f"{self.spec.name}:{d.source}",
                     digest=digest,
                     source=d.source,
@@ -431,13 +462,9 @@ class JobRunner:
                     num_val=len(val),
                     path=str(out),
                     created_at=_now(),
-                )
-                s.add(ds)
-                s.flush()
-                for split in ("train", "val"):
-                    self._insert_examples(s, ds.id, out / f"{split}.parquet", tok, d.prefix_len, split)
-            else:
-                ds.path = str(out)
+                ),
+            )
+            ds.path = str(out)
             s.get(Run, run_id).dataset_id = ds.id
             s.add(RunInput(run_id=run_id, kind="dataset", dataset_id=ds.id))
             self._finish(s, run_id)
@@ -493,9 +520,15 @@ class JobRunner:
         )
         tok = self.tokenizer()
         with self._session() as s, s.begin():
-            ds = s.scalar(select(Dataset).where(Dataset.digest == digest))
-            if ds is None:
-                ds = Dataset(
+
+            def fill(ds: Dataset) -> None:
+                self._insert_examples(s, ds.id, out / "train.parquet", tok, src.prefix_len, "train")
+
+            ds = self._dataset_row(
+                s,
+                digest,
+                fill,
+                lambda: Dataset(
                     name=f"{src.name}:hard",
                     digest=digest,
                     source=f"hard:{src.digest}",
@@ -508,12 +541,9 @@ class JobRunner:
                     path=str(out),
                     parent_dataset_id=src.id,
                     created_at=_now(),
-                )
-                s.add(ds)
-                s.flush()
-                self._insert_examples(s, ds.id, out / "train.parquet", tok, src.prefix_len, "train")
-            else:
-                ds.path = str(out)
+                ),
+            )
+            ds.path = str(out)
             s.get(Run, run_id).dataset_id = ds.id
             s.add(RunInput(run_id=run_id, kind="dataset", dataset_id=src.id))
             s.add(RunInput(run_id=run_id, kind="teacher", input_run_id=t_run, checkpoint_id=t_ck))
