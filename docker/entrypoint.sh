@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
-# Container entrypoint: `worker` runs every job in $KDP_JOBS_DIR (or the ones named), `dashboard` serves the
-# Streamlit app, `health` checks the database, anything else is passed to the kdplatform CLI.
+# Container entrypoint (docker/Dockerfile). Roles:
+#   worker [JOB...]  wait for the database, migrate it, run the named jobs or every *.yaml in $KDP_JOBS_DIR;
+#                    one failing job does not stop the others (exit 1 at the end if any failed); with
+#                    KDP_WORKER_INTERVAL=SECONDS it passes over the folder again and again, so job files
+#                    dropped in later get run (finished stages are skipped, so a pass over done jobs is cheap)
+#   dashboard        the Streamlit app over $KDP_DATABASE_URL
+#   health           exit 0 iff the database answers (the image's HEALTHCHECK)
+#   anything else    passed to the kdplatform CLI
+# Settings: KDP_DATABASE_URL, MLFLOW_TRACKING_URI (read by kdplatform), KDP_JOBS_DIR (/jobs),
+# KDP_WORK_DIR (/work), KDP_DB_TRIES / KDP_DB_SLEEP (waiting for the database), KDP_CLI (tests).
 set -euo pipefail
 KDP="${KDP_CLI:-kdplatform}"
 : "${KDP_JOBS_DIR:=/jobs}"
@@ -16,19 +24,41 @@ wait_for_db() {
   return 1
 }
 
+# One pass over the jobs; returns 1 if a job failed, 2 if there was nothing to run.
+run_jobs() {
+  local jobs=("$@") failed=() job
+  if [ ${#jobs[@]} -eq 0 ]; then
+    mapfile -t jobs < <(find "$KDP_JOBS_DIR" -maxdepth 1 -name '*.yaml' | sort)
+  fi
+  if [ ${#jobs[@]} -eq 0 ]; then
+    echo "no job files in $KDP_JOBS_DIR" >&2
+    return 2
+  fi
+  for job in "${jobs[@]}"; do
+    echo "== $job"
+    if ! $KDP run "$job" --db "$KDP_DATABASE_URL" --workdir "${KDP_WORK_DIR:-/work}/$(basename "$job" .yaml)"; then
+      echo "job $job failed" >&2
+      failed+=("$job")
+    fi
+  done
+  if [ ${#failed[@]} -gt 0 ]; then
+    echo "${#failed[@]} job(s) failed: ${failed[*]}" >&2
+    return 1
+  fi
+  return 0
+}
+
 case "${1:-help}" in
   worker)
     shift
     wait_for_db
     $KDP db upgrade --db "$KDP_DATABASE_URL"
-    jobs=("$@")
-    if [ ${#jobs[@]} -eq 0 ]; then
-      mapfile -t jobs < <(find "$KDP_JOBS_DIR" -maxdepth 1 -name '*.yaml' | sort)
-    fi
-    [ ${#jobs[@]} -gt 0 ] || { echo "no job files in $KDP_JOBS_DIR" >&2; exit 2; }
-    for job in "${jobs[@]}"; do
-      echo "== $job"
-      $KDP run "$job" --db "$KDP_DATABASE_URL" --workdir "${KDP_WORK_DIR:-/work}/$(basename "$job" .yaml)"
+    while true; do
+      status=0
+      run_jobs "$@" || status=$?
+      if [ -z "${KDP_WORKER_INTERVAL:-}" ]; then exit "$status"; fi
+      [ -z "${KDP_WORKER_PASSES:-}" ] || { KDP_WORKER_PASSES=$((KDP_WORKER_PASSES - 1)); [ "$KDP_WORKER_PASSES" -gt 0 ] || exit "$status"; }
+      sleep "$KDP_WORKER_INTERVAL"
     done
     ;;
   dashboard)
