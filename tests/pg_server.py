@@ -269,7 +269,7 @@ def start_mlflow_server(root: Path, backend_uri: str | None = None) -> tuple[str
     return url, proc
 
 
-def stop_process_group(proc: subprocess.Popen, timeout: float = 20) -> None:
+def stop_process_group(proc: subprocess.Popen, timeout: float = 5) -> None:
     """Stop a process started with start_new_session=True and the workers it forked."""
     import signal
 

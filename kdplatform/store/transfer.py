@@ -9,9 +9,10 @@ owner column (`scan_run_id`, else `run_id`, else `job_id`) — scan_results, exa
 greedy_continuations and whatever analysis tables both databases have.
 
 Identity. Rows are matched by natural keys: a job by name, a run by (job, stage_key), a dataset by
-digest; a model, checkpoint or lineage edge by the run it belongs to. Each id is kept when the
-destination does not use it for another row, and otherwise replaced by a fresh id from the destination's
-sequence; every reference is rewritten through the same map, so lineage is preserved either way.
+digest, a model by (name, revision, config); a checkpoint or lineage edge by the run it belongs to.
+Each id is kept when the destination does not use it for another row, and otherwise replaced by a fresh
+id from the destination's sequence; every reference is rewritten through the same map, so lineage is
+preserved either way.
 Example ids never change. MLflow run ids are copied as they are (they point into the source's MLflow).
 
 Idempotent: a run already in the destination with the same kind, config hash, status and finish time is
@@ -415,7 +416,20 @@ def _write(s: Connection, d: Connection, src: _Source, replace: bool) -> Transfe
             maps["runs"][r["id"]] = dr["id"]
             if r["model_id"] and dr["model_id"]:
                 maps["models"][r["model_id"]] = dr["model_id"]
-    new_models = sorted({r["model_id"] for r in new_runs if r["model_id"]} - set(maps["models"]))
+    wanted = sorted({r["model_id"] for r in new_runs if r["model_id"]} - set(maps["models"]))
+    # The pipeline keeps one models row per (name, config): reuse the destination's when it has it.
+    names = {m["name"] for m in src.models if m["id"] in wanted}
+    theirs = {
+        (m["name"], m["revision"], m["config"]): m["id"]
+        for m in (
+            _rows(d, t_dst["models"], " OR ".join(f"name = {_literal(n)}" for n in names)) if names else []
+        )
+    }
+    for m in src.models:
+        key = (m["name"], m["revision"], m["config"])
+        if m["id"] in wanted and key in theirs:
+            maps["models"][m["id"]] = theirs[key]
+    new_models = [i for i in wanted if i not in maps["models"]]
     maps["models"].update(ids.allocate("models", new_models))
     _insert(
         d,

@@ -105,6 +105,11 @@ def test_taken_ids_are_remapped_with_lineage_and_sequences_move_on(tmp_path, db_
     assert any(s != d for s, d in res.ids["runs"].items())
     assert _by_keys(db_url) == _by_keys(src)
     assert _by_keys(db_url, "other") != {}
+    with (
+        engine.connect() as conn
+    ):  # models are one row per (name, revision, config), as the pipeline keeps them
+        assert conn.execute(text("SELECT COUNT(*) FROM models")).scalar() == 5
+        assert res.inserted["models"] == 0
     snapshot = _dump(db_url)
     assert not export_job(src, db_url, "study").changed
     assert _dump(db_url) == snapshot
