@@ -83,7 +83,9 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(reference, tmp_path):
     args = ["--out", str(out), "--result", str(res), "--state", str(state), "--checkpoint-every", "2"]
     victim = run_script(*args, "--slow", "0.05")
     deadline = time.monotonic() + 120
-    while not (state / "step-000000004").is_dir():  # step 4 = epoch 2, one step in
+    # step 4 = epoch 2, one step in; wait until the previous state is also pruned, so the kill does not
+    # land between saving the new state and deleting the old one (both are then legitimately on disk)
+    while not (state / "step-000000004").is_dir() or (state / "step-000000002").exists():
         assert victim.poll() is None, "training ended before it could be killed"
         assert time.monotonic() < deadline, "no state appeared"
         time.sleep(0.01)
