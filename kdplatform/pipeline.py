@@ -99,19 +99,20 @@ def plan(spec: JobSpec) -> Plan:
     for seed in spec.seeds:
         train(f"train/baseline/s{seed}", "baseline", spec.baseline, seed)
     d = spec.student.distill
+    pairs = [(objective, t) for objective in d.objective for t in d.temperature]
+    sweep = set(spec.seeds if d.sweep_seeds is None else d.sweep_seeds)
     for seed in spec.seeds:
-        for objective in d.objective:
-            for t in d.temperature:
-                train(
-                    f"train/student/s{seed}/{objective}/T{_fmt_t(t)}",
-                    "student",
-                    spec.student,
-                    seed,
-                    ("data", "train/teacher"),
-                    objective=objective,
-                    temperature=t,
-                    alpha=d.alpha,
-                )
+        for objective, t in pairs if seed in sweep else pairs[:1]:
+            train(
+                f"train/student/s{seed}/{objective}/T{_fmt_t(t)}",
+                "student",
+                spec.student,
+                seed,
+                ("data", "train/teacher"),
+                objective=objective,
+                temperature=t,
+                alpha=d.alpha,
+            )
     if d.converged_max_epochs is not None:
         for seed in spec.seeds:
             train(
@@ -131,7 +132,7 @@ def plan(spec: JobSpec) -> Plan:
     fs = spec.filtered_student
     if fs is not None:
         exclusion = ("classify",) if fs.exclude == "classifier" else ()
-        for seed in spec.seeds:
+        for seed in fs.seeds or spec.seeds:
             train(
                 f"train/student_filtered/s{seed}",
                 "student_filtered",
@@ -146,7 +147,7 @@ def plan(spec: JobSpec) -> Plan:
     if spec.hard_student is not None:
         gen_cfg = {"prefix_len": spec.data.prefix_len, "shard_size": spec.scan.shard_size}
         stages.append(Stage("hard_data", "generate", gen_cfg, ("data", "train/teacher"), "teacher"))
-        for seed in spec.seeds:
+        for seed in spec.hard_student.seeds or spec.seeds:
             train(
                 f"train/student_hard/s{seed}", "student_hard", spec.hard_student, seed, ("data", "hard_data")
             )

@@ -122,6 +122,9 @@ class DistillSpec(Strict):
     """Also train, per seed, a `student_converged` at the first temperature and objective: the paper's
     rule, trained until its validation loss beats the same seed's baseline, for at most this many epochs.
     The `student` runs keep `train.epochs` (the equal-compute variant)."""
+    sweep_seeds: list[int] | None = None
+    """Seeds that train every (objective, temperature) pair; the job's other seeds train only the first
+    pair. Default: all of the job's seeds (a sweep on one seed keeps a CPU-sized study affordable)."""
 
     @field_validator("objective", "temperature")
     @classmethod
@@ -140,6 +143,11 @@ class StudentSpec(RoleSpec):
     distill: DistillSpec = DistillSpec()
 
 
+class HardStudentSpec(RoleSpec):
+    seeds: list[int] | None = None
+    """A subset of the job's seeds to train this role for; default all of them."""
+
+
 class ClassifierSpec(Strict):
     """The pre-distillation memorization classifier (section 4.1, A.4)."""
 
@@ -155,6 +163,9 @@ class ClassifierSpec(Strict):
 
 class FilteredStudentSpec(StudentSpec):
     """Re-distillation on D minus an exclusion set (section 4.2); scanned on all of D."""
+
+    seeds: list[int] | None = None
+    """A subset of the job's seeds to train this role for; default all of them."""
 
     exclude: str = "classifier"
     """`classifier` (examples the job's classifier predicts memorized) or `file:PATH` (one id per line)."""
@@ -180,6 +191,8 @@ class ScanSpec(Strict):
 
 class JobSpec(Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    description: str | None = None
+    """Free text shown at the top of the job's report: what the job is for, how it was calibrated."""
     workdir: str | None = None
     """Checkpoints, data and default stores; default runs/<name>, relative to the current directory."""
     database_url: str | None = None
@@ -192,7 +205,7 @@ class JobSpec(Strict):
     teacher: RoleSpec
     baseline: RoleSpec
     student: StudentSpec
-    hard_student: RoleSpec | None = None
+    hard_student: HardStudentSpec | None = None
     """Sequence-level (hard) KD: trained with CE on the teacher's greedy continuations of each prefix."""
     classifier: ClassifierSpec | None = None
     filtered_student: FilteredStudentSpec | None = None
@@ -206,6 +219,22 @@ class JobSpec(Strict):
         if len(set(v)) != len(v):
             raise ValueError("seeds must be distinct")
         return v
+
+    @model_validator(mode="after")
+    def _seed_subsets(self) -> JobSpec:
+        subsets = {
+            "student.distill.sweep_seeds": self.student.distill.sweep_seeds,
+            "hard_student.seeds": self.hard_student and self.hard_student.seeds,
+            "filtered_student.seeds": self.filtered_student and self.filtered_student.seeds,
+        }
+        for name, got in subsets.items():
+            if got is None:
+                continue
+            if not got:
+                raise ValueError(f"{name} is empty; omit it to use all of the job's seeds")
+            if extra := sorted(set(got) - set(self.seeds)):
+                raise ValueError(f"{name} has {extra}, which are not in the job's seeds {self.seeds}")
+        return self
 
     @model_validator(mode="after")
     def _filter_needs_classifier(self) -> JobSpec:

@@ -67,6 +67,18 @@ def verdicts(db: Db, job: int | str) -> list[Verdict]:
             ok = stud.rate_pct_mean < base.rate_pct_mean
             out.append(Verdict(f, "reproduced" if ok else "not reproduced", ev))
 
+    # 1b. The same, for students trained by the paper's stopping rule (until their validation loss beats
+    # the baseline's), when the job has them.
+    conv = _rate(rates, "student_converged")
+    if conv is not None and base is not None:
+        f = "Students trained until they beat the baseline's validation loss memorize less (Table 2, rule)"
+        ev = f"converged student {conv.rate_pct_mean:.2f}% vs baseline {base.rate_pct_mean:.2f}% (seed means)"
+        if max(base.memorized_mean, conv.memorized_mean) < MIN_COUNT:
+            out.append(Verdict(f, "inconclusive", ev + f"; fewer than {MIN_COUNT} memorized examples"))
+        else:
+            ok = conv.rate_pct_mean < base.rate_pct_mean
+            out.append(Verdict(f, "reproduced" if ok else "not reproduced", ev))
+
     # 2. Table 1: the student generalizes better than the baseline.
     f = "Distilled students reach a lower validation loss than the baseline (Table 1)"
     vb, vs = _val_loss(db, job_id, "baseline"), _val_loss(db, job_id, "student")
@@ -137,22 +149,24 @@ def verdicts(db: Db, job: int | str) -> list[Verdict]:
             )
         )
 
-    # 6. Figure 2: higher temperature, less memorization.
+    # 6. Figure 2: higher temperature, less memorization. Compared on the seeds that trained every
+    # temperature, so a sweep run on one seed is not mixed with other seeds' rates.
     f = "Higher distillation temperature gives less memorization (Figure 2)"
-    sweep = rates[(rates.role == "student")]
+    runs = queries.rates(db, job_id)
+    runs = runs[runs.role == "student"]
     if g is not None:
-        sweep = sweep[sweep.objective == g.objective]
-    if sweep.temperature.nunique() < 2:
+        runs = runs[runs.objective == g.objective]
+    temps = runs.temperature.nunique()
+    per_seed = runs.groupby("seed").temperature.nunique()
+    runs = runs[runs.seed.isin(per_seed[per_seed == temps].index)]
+    if temps < 2:
         out.append(Verdict(f, "inconclusive", "the job has fewer than two temperatures"))
     else:
-        sweep = sweep.sort_values("temperature")
-        pts = ", ".join(
-            f"T={t:g}: {r:.2f}%" for t, r in zip(sweep.temperature, sweep.rate_pct_mean, strict=True)
-        )
-        ok = bool(np.all(np.diff(sweep.rate_pct_mean.to_numpy()) <= 0)) and (
-            sweep.rate_pct_mean.iloc[0] > sweep.rate_pct_mean.iloc[-1]
-        )
-        flat = sweep.memorized_mean.max() < MIN_COUNT
+        sweep = runs.groupby("temperature").agg(rate=("rate_pct", "mean"), n=("memorized", "mean"))
+        pts = ", ".join(f"T={t:g}: {r:.2f}%" for t, r in zip(sweep.index, sweep.rate, strict=True))
+        pts += f" (seeds {sorted(int(x) for x in runs.seed.unique())})"
+        ok = bool(np.all(np.diff(sweep.rate.to_numpy()) <= 0)) and sweep.rate.iloc[0] > sweep.rate.iloc[-1]
+        flat = sweep.n.max() < MIN_COUNT
         out.append(Verdict(f, "inconclusive" if flat else "reproduced" if ok else "not reproduced", pts))
 
     # 7. Section 4: memorization is predictable before distillation.

@@ -44,6 +44,8 @@ def _base(repo_root: Path) -> dict:
         (lambda d: d["baseline"]["model"].update(preset="huge"), "baseline.model"),
         (lambda d: d.pop("teacher"), "teacher"),
         (lambda d: d["data"].update(source="ftp://x"), "data.source"),
+        (lambda d: d["student"]["distill"].update(sweep_seeds=[7]), "student.distill.sweep_seeds"),
+        (lambda d: d["hard_student"].update(seeds=[]), "hard_student.seeds"),
     ],
 )
 def test_bad_spec_exits_2_naming_file_and_field(tmp_path, repo_root, capsys, mutate, field):
@@ -89,3 +91,24 @@ def test_changing_one_stage_config_changes_only_dependants(repo_root):
         "train/student_filtered/s0",
         "scan/train/student_filtered/s0",
     }
+
+
+def test_seed_subsets_select_the_runs(repo_root):
+    """sweep_seeds: the whole (objective, T) grid on those seeds, the first pair on the rest; role seeds."""
+    from kdplatform.spec import JobSpec
+
+    doc = _base(repo_root)
+    doc["seeds"] = [0, 1, 2]
+    doc["student"]["distill"].update(objective=["forward_kl", "reverse_kl"], temperature=[2.0, 1.0])
+    doc["student"]["distill"]["sweep_seeds"] = [1]
+    doc["hard_student"]["seeds"] = [2]
+    p = plan(JobSpec.model_validate(doc))
+    students = {s.key for s in p.stages if s.kind == "train" and s.role == "student"}
+    grid = {f"train/student/s1/{o}/T{t}" for o in ("forward_kl", "reverse_kl") for t in ("2", "1")}
+    assert students == grid | {"train/student/s0/forward_kl/T2", "train/student/s2/forward_kl/T2"}
+    hard = {s.key for s in p.stages if s.role == "student_hard" and s.kind == "train"}
+    assert hard == {"train/student_hard/s2"}
+    del doc["student"]["distill"]["sweep_seeds"], doc["hard_student"]["seeds"]
+    full = plan(JobSpec.model_validate(doc))
+    assert sum(s.kind == "train" and s.role == "student" for s in full.stages) == 3 * 4
+    assert sum(s.kind == "train" and s.role == "student_hard" for s in full.stages) == 3
