@@ -102,13 +102,27 @@ def cmd_sql(args) -> int:
     return 0
 
 
+def _masked(url: str) -> str:
+    """A database URL fit to print in a report: its password replaced by ***."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # not a URL: opening it fails later with the usual message
+        return url
+
+
 def cmd_report(args) -> int:
     from kdplatform.analysis.report import write_report
 
     spec = load_spec(args.job)
     out = Path(args.out) if args.out else _workdir(spec, args.workdir) / "report.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_report(_db_url(args), spec.name, out)
+    options = ["--workdir", args.workdir] if args.workdir else []
+    if args.db:
+        options += ["--db", _masked(args.db)]
+    write_report(_db_url(args), spec.name, out, job_yaml=args.job, options=options)
     print(f"report: {out}")
     return 0
 

@@ -41,6 +41,6 @@ Tables written by the classifier stage (run_id = the classifier stage's run): `c
 dataset_id, risk, predicted).
 
 Modules: queries (read-only functions over the views, including `venn3` and pooled seeds), classifier,
-filtering, mia, compare (soft vs hard, cross-family), report. Import them directly; this package imports
-nothing so that the store's schema can import `tables` cheaply.
+filtering, mia, compare (soft vs hard, cross-family), verdicts, report, figures (the report's PNGs).
+Import them directly; this package imports nothing so that the store's schema can import `tables` cheaply.
 """

@@ -95,6 +95,40 @@ def job_info(db: Db, job_id: int) -> dict[str, Any]:
     return {"id": int(row["id"]), "name": row["name"], "spec": spec if isinstance(spec, dict) else {}}
 
 
+@dataclass(frozen=True)
+class JobTimings:
+    """Wall time of a job's finished stages, as the runs table records them."""
+
+    stages: int
+    stage_seconds: float
+    """Sum of the stages' durations (compute spent, whatever the gaps between reruns)."""
+    first_start: pd.Timestamp
+    last_finish: pd.Timestamp
+
+    @property
+    def span_seconds(self) -> float:
+        """First stage start to last stage finish: includes waits between a killed run and its resume."""
+        return float((self.last_finish - self.first_start).total_seconds())
+
+
+def job_timings(db: Db, job_id: int) -> JobTimings | None:
+    """None when no stage of the job has finished with both timestamps stored."""
+    df = read(
+        db,
+        "SELECT COUNT(*) AS stages, SUM(seconds) AS seconds, MIN(started_at) AS first_start, "
+        "MAX(finished_at) AS last_finish FROM runs WHERE job_id = :j AND status = 'done' "
+        "AND started_at IS NOT NULL AND finished_at IS NOT NULL",
+        j=job_id,
+    )
+    r = df.iloc[0]
+    if not int(r["stages"]):
+        return None
+    seconds = 0.0 if pd.isna(r["seconds"]) else float(r["seconds"])
+    return JobTimings(
+        int(r["stages"]), seconds, pd.Timestamp(r["first_start"]), pd.Timestamp(r["last_finish"])
+    )
+
+
 def scanned_runs(db: Db, job_id: int) -> pd.DataFrame:
     """The job's scanned models: run id, scanned dataset, role, seed, objective, temperature, counts."""
     return read(
@@ -204,6 +238,41 @@ def rate_summary(db: Db, job_id: int) -> pd.DataFrame:
         "FROM memorization_rates WHERE job_id = :j GROUP BY role, objective, temperature, model_name "
         f"ORDER BY {ROLE_ORDER}, role, objective, temperature",
         j=job_id,
+    )
+
+
+def temperature_sweep(
+    db: Db, job_id: int, role: str = "student", *, every_temperature: bool = False
+) -> pd.DataFrame:
+    """Figure 2: a role's rate per (objective, temperature): runs, mean, min and max over seeds.
+
+    With `every_temperature`, only the seeds that trained every temperature of their objective count: a
+    sweep may train the other temperatures on fewer seeds (distill.sweep_seeds), and a mean over 3 seeds
+    at one T beside 1 seed at another compares seeds as much as temperatures.
+    """
+    rows = (
+        "SELECT objective, seed, CAST(temperature AS DOUBLE PRECISION) AS temperature, "
+        "CAST(rate_pct AS DOUBLE PRECISION) AS rate_pct FROM memorization_rates "
+        "WHERE job_id = :j AND role = :role AND temperature IS NOT NULL"
+    )
+    if every_temperature:
+        rows = f"""
+            WITH r AS ({rows}),
+            nt AS (SELECT objective, COUNT(DISTINCT temperature) AS n FROM r GROUP BY objective),
+            full_seeds AS (
+                SELECT r.objective, r.seed FROM r JOIN nt ON nt.objective IS NOT DISTINCT FROM r.objective
+                GROUP BY r.objective, r.seed, nt.n HAVING COUNT(DISTINCT r.temperature) = nt.n
+            )
+            SELECT r.* FROM r JOIN full_seeds f
+              ON f.objective IS NOT DISTINCT FROM r.objective AND f.seed IS NOT DISTINCT FROM r.seed
+        """
+    return read(
+        db,
+        "SELECT objective, temperature, COUNT(*) AS runs, AVG(rate_pct) AS rate_pct_mean, "
+        f"MIN(rate_pct) AS rate_pct_min, MAX(rate_pct) AS rate_pct_max FROM ({rows}) t "
+        "GROUP BY objective, temperature ORDER BY objective, temperature",
+        j=job_id,
+        role=role,
     )
 
 

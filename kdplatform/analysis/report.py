@@ -3,12 +3,21 @@ through kdplatform.analysis.queries. Sections whose runs are missing (no hard st
 say so instead of failing.
 
     kdplatform report JOB --out report.md
+
+`render_report` returns the text alone. `write_report` makes a self-contained results page: a provenance
+header (how to regenerate it, package versions, the job's wall time, its description) and PNG figures in
+`<stem>-figures/` next to the file (kdplatform.analysis.figures), linked relatively.
 """
 
 from __future__ import annotations
 
 import math
+import platform
+import shlex
+from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -302,7 +311,87 @@ def _verdicts(db: Db, job_id: int) -> list[str]:
     return ["## The paper's findings on this job", "", *lines, ""]
 
 
+SECTIONS = (_verdicts, _rates, _venn, _consistency, _classifier, _filtering, _mia, _soft_hard)
+VERSIONED = ("kdplatform", "torch", "transformers", "duckdb", "sqlalchemy", "mlflow", "scikit-learn")
+
+
+def _title(db: Db, job_id: int) -> list[str]:
+    return [f"# Memorization report: {queries.job_info(db, job_id)['name']} (job {job_id})", ""]
+
+
+def _body(db: Db, job_id: int) -> list[str]:
+    lines: list[str] = []
+    for section in SECTIONS:
+        lines += section(db, job_id)
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    if s < 60:
+        return f"{seconds:.1f} s"
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h} h {m:02d} min" if h else f"{m} min {sec:02d} s"
+
+
+def versions() -> dict[str, str]:
+    """Versions of the environment writing the report (the database does not record the run's)."""
+    out = {}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out | {"python": platform.python_version()}
+
+
+def regenerate_command(job_yaml: str | Path, out: str | Path, options: Sequence[str] = ()) -> str:
+    """The shell line that reruns the job (finished stages are skipped) and rewrites this report."""
+    run = shlex.join(["kdplatform", "run", str(job_yaml), *options])
+    report = shlex.join(["kdplatform", "report", str(job_yaml), *options, "--out", str(out)])
+    return f"{run} && {report}"
+
+
+def _provenance(db: Db, job_id: int, command: str | None) -> list[str]:
+    info = queries.job_info(db, job_id)
+    out: list[str] = []
+    description = info["spec"].get("description")
+    if isinstance(description, str) and description.strip():
+        out += [f"> {line}".rstrip() for line in description.strip().splitlines()] + [""]
+    out.append(f"- Job: `{info['name']}` (job {job_id} in its database)")
+    if command:
+        out.append(f"- Regenerate: `{command}`")
+    t = queries.job_timings(db, job_id)
+    if t is None:
+        out.append("- Wall time: no finished stage has its start and finish stored")
+    else:
+        out.append(
+            f"- Wall time: {_duration(t.span_seconds)} from the first stage's start to the last stage's "
+            f"finish ({t.first_start:%Y-%m-%d %H:%M} to {t.last_finish:%Y-%m-%d %H:%M} UTC); "
+            f"the {t.stages} finished stages took {_duration(t.stage_seconds)} in sum"
+        )
+    v = versions()
+    out.append(
+        "- Package versions (the environment that wrote this report): "
+        + ", ".join(f"{k} {val}" for k, val in v.items())
+    )
+    return out + [""]
+
+
+def _figures(figures: list[tuple[str, Path]], base: Path) -> list[str]:
+    if not figures:
+        return []
+    out = ["## Figures", ""]
+    for caption, path in figures:
+        link = quote(path.relative_to(base).as_posix())
+        alt = caption.replace("[", "(").replace("]", ")")
+        out += [f"![{alt}]({link})", "", caption, ""]
+    return out
+
+
 def render_report(db: Db, job: int | str) -> str:
+    """The report's text alone: no provenance header and no figures, for callers that want the tables."""
     if isinstance(db, str):  # one engine for the report's few dozen queries
         from kdplatform.store.db import make_engine
 
@@ -312,17 +401,38 @@ def render_report(db: Db, job: int | str) -> str:
         finally:
             engine.dispose()
     job_id = queries.resolve_job(db, job)
-    info = queries.job_info(db, job_id)
-    lines = [f"# Memorization report: {info['name']} (job {job_id})", ""]
-    for section in (_verdicts, _rates, _venn, _consistency, _classifier, _filtering, _mia, _soft_hard):
-        lines += section(db, job_id)
-    return "\n".join(lines).rstrip() + "\n"
+    return "\n".join(_title(db, job_id) + _body(db, job_id)).rstrip() + "\n"
 
 
-def write_report(db: Db, job: int | str, path: str | Path) -> str:
-    """Render the report and write it to `path`; returns the Markdown."""
-    md = render_report(db, job)
+def write_report(
+    db: Db,
+    job: int | str,
+    path: str | Path,
+    *,
+    job_yaml: str | Path | None = None,
+    options: Sequence[str] = (),
+) -> str:
+    """Write the results page to `path` and its figures to `<stem>-figures/` beside it; returns the Markdown.
+
+    `job_yaml` (and the CLI `options` it was given, e.g. --workdir) go into the header's regenerate
+    command; without it the header has no command.
+    """
+    if isinstance(db, str):
+        from kdplatform.store.db import make_engine
+
+        engine = make_engine(db, read_only=True)
+        try:
+            return write_report(engine, job, path, job_yaml=job_yaml, options=options)
+        finally:
+            engine.dispose()
+    from kdplatform.analysis.figures import write_figures
+
     path = Path(path)
+    job_id = queries.resolve_job(db, job)
+    command = regenerate_command(job_yaml, path, options) if job_yaml is not None else None
+    figures = write_figures(db, job_id, path.parent / f"{path.stem}-figures")
+    lines = _title(db, job_id) + _provenance(db, job_id, command) + _body(db, job_id)
+    md = "\n".join(lines + _figures(figures, path.parent)).rstrip() + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(md)
     return md
