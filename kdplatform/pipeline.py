@@ -126,6 +126,13 @@ def plan(spec: JobSpec) -> Plan:
                 alpha=d.alpha,
                 max_epochs=d.converged_max_epochs,
             )
+    if spec.hard_student is not None:
+        gen_cfg = {"prefix_len": spec.data.prefix_len, "shard_size": spec.scan.shard_size}
+        stages.append(Stage("hard_data", "generate", gen_cfg, ("data", "train/teacher"), "teacher"))
+        for seed in spec.hard_student.seeds or spec.seeds:
+            train(
+                f"train/student_hard/s{seed}", "student_hard", spec.hard_student, seed, ("data", "hard_data")
+            )
     if spec.classifier is not None:
         scans = tuple(s.key for s in stages if s.kind == "scan")
         stages.append(Stage("classify", "classify", spec.classifier.model_dump(mode="json"), scans))
@@ -143,13 +150,6 @@ def plan(spec: JobSpec) -> Plan:
                 temperature=fs.distill.temperature[0],
                 alpha=fs.distill.alpha,
                 exclude=fs.exclude,
-            )
-    if spec.hard_student is not None:
-        gen_cfg = {"prefix_len": spec.data.prefix_len, "shard_size": spec.scan.shard_size}
-        stages.append(Stage("hard_data", "generate", gen_cfg, ("data", "train/teacher"), "teacher"))
-        for seed in spec.hard_student.seeds or spec.seeds:
-            train(
-                f"train/student_hard/s{seed}", "student_hard", spec.hard_student, seed, ("data", "hard_data")
             )
     return Plan(stages)
 
@@ -727,7 +727,7 @@ class JobRunner:
             threshold=c.threshold,
         )
         ds = self.dataset()
-        df = queries.features(self.engine, self.job_id)
+        df = queries.features(self.engine, self.job_id, role=c.target)
         skipped = None
         try:
             res = run_classifier(df, cfg)

@@ -152,6 +152,10 @@ class ClassifierSpec(Strict):
     """The pre-distillation memorization classifier (section 4.1, A.4)."""
 
     features: list[str] = ["teacher_ppl", "baseline_ppl", "zlib_entropy", "teacher_baseline_kld"]
+    target: Literal["student", "student_hard"] = "student"
+    """Whose memorization is the positive class: the soft student (the paper's Table 4, at the first
+    objective and temperature) or the hard-KD student, for jobs whose soft students memorize too little
+    to fit a classifier."""
     trials: PositiveInt = 100
     ratio: PositiveInt = 3
     """Negatives sampled per positive, afresh in each trial."""
@@ -243,6 +247,8 @@ class JobSpec(Strict):
             raise ValueError(
                 "filtered_student.exclude is `classifier` but the job has no `classifier:` section"
             )
+        if self.classifier is not None and self.classifier.target == "student_hard" and not self.hard_student:
+            raise ValueError("classifier.target is `student_hard` but the job has no `hard_student:` section")
         if (
             self.classifier is not None
             and not self.scan.kld

@@ -469,6 +469,14 @@ def features(
 
 
 # --------------------------------------------------------------------------------------- classifier
+def classifier_target(db: Db, run_id: int) -> str:
+    """The role whose memorization a classifier run predicted (`student` for runs stored before the
+    option existed)."""
+    df = read(db, "SELECT config FROM runs WHERE id = :r", r=run_id)
+    cfg = json.loads(df.config.iloc[0]) if len(df) and df.config.iloc[0] else {}
+    return str(cfg.get("target", "student"))
+
+
 def classifier_runs(db: Db, job_id: int) -> list[int]:
     """Runs of the job that stored classifier trials, oldest first."""
     df = read(

@@ -192,10 +192,10 @@ def verdicts(db: Db, job: int | str) -> list[Verdict]:
     sh = soft_vs_hard(db, job_id)
     f = "Soft- and hard-distilled students memorize largely the same examples (Figure 10, paper >70%)"
     f2 = "Hard distillation inherits more difficult examples than soft (section 6, paper 2.7x)"
-    if sh is None or sh.n_hard < MIN_COUNT:
-        n = 0 if sh is None else sh.n_hard
-        out.append(Verdict(f, "inconclusive", f"hard student memorized {n}"))
-        out.append(Verdict(f2, "inconclusive", f"hard student memorized {n}"))
+    if sh is None or min(sh.n_hard, sh.n_soft) < MIN_COUNT:
+        n, m = (0, 0) if sh is None else (sh.n_hard, sh.n_soft)
+        ev = f"hard student memorized {n}, soft student {m}; fewer than {MIN_COUNT} for one of them"
+        out.append(Verdict(f, "inconclusive", ev))
     else:
         out.append(
             Verdict(
@@ -205,6 +205,9 @@ def verdicts(db: Db, job: int | str) -> list[Verdict]:
                 f"({100 * sh.share_hard_in_soft:.1f}%; threshold 70%)",
             )
         )
+    if sh is None:
+        out.append(Verdict(f2, "inconclusive", "the job has no scanned hard and soft students"))
+    else:
         ev = f"inherited: hard {sh.inherited_hard}, soft {sh.inherited_soft}; difficult {sh.n_difficult}"
         if sh.inherited_hard + sh.inherited_soft < MIN_COUNT:
             out.append(Verdict(f2, "inconclusive", ev))

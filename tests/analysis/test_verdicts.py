@@ -52,3 +52,19 @@ def test_inheritance_share(study):
 def test_no_converged_line_without_converged_students(study):
     findings = [v.finding for v in verdicts(study.engine, "alpha")]
     assert len(findings) == 10 and not any("validation loss memorize less" in f for f in findings)
+
+
+def test_soft_vs_hard_overlap_and_inheritance(study):
+    by = _by_finding(study)
+    t = study.union(study.run_ids("alpha", "teacher"))
+    b = study.union(study.run_ids("alpha", "baseline"))
+    s = study.union(study.run_ids("alpha", "student", "forward_kl", 1.0))
+    h = study.union(study.run_ids("alpha", "student_hard"))
+    assert min(len(s), len(h)) >= MIN_COUNT
+    v = by["Soft- and hard-distilled students memorize largely the same examples"]
+    share = len(s & h) / len(h)
+    assert v.evidence.startswith(f"{len(s & h)} of the hard student's {len(h)} ")
+    assert v.outcome == ("reproduced" if share >= 0.7 else "not reproduced")
+    v2 = by["Hard distillation inherits more difficult examples than soft"]
+    inh_h, inh_s = len((t & h) - b), len((t & s) - b)
+    assert v2.evidence.startswith(f"inherited: hard {inh_h}, soft {inh_s};")

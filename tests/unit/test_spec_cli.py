@@ -46,6 +46,8 @@ def _base(repo_root: Path) -> dict:
         (lambda d: d["data"].update(source="ftp://x"), "data.source"),
         (lambda d: d["student"]["distill"].update(sweep_seeds=[7]), "student.distill.sweep_seeds"),
         (lambda d: d["hard_student"].update(seeds=[]), "hard_student.seeds"),
+        (lambda d: d["classifier"].update(target="teacher"), "classifier.target"),
+        (lambda d: d.pop("hard_student") and d["classifier"].update(target="student_hard"), "hard_student"),
     ],
 )
 def test_bad_spec_exits_2_naming_file_and_field(tmp_path, repo_root, capsys, mutate, field):
@@ -112,3 +114,13 @@ def test_seed_subsets_select_the_runs(repo_root):
     full = plan(JobSpec.model_validate(doc))
     assert sum(s.kind == "train" and s.role == "student" for s in full.stages) == 3 * 4
     assert sum(s.kind == "train" and s.role == "student_hard" for s in full.stages) == 3
+
+
+def test_classifier_follows_every_scan_it_may_target(repo_root):
+    """The classifier reads the hard student's scan when it targets it, so the plan orders it after."""
+    p = plan(load_spec(repo_root / "jobs" / "smoke.yaml"))
+    keys = [s.key for s in p.stages]
+    scans = [k for k in keys if k.startswith("scan/") and "student_filtered" not in k]
+    assert "scan/train/student_hard/s0" in scans
+    assert set(p.get("classify").deps) == set(scans)
+    assert all(keys.index(k) < keys.index("classify") for k in scans)
