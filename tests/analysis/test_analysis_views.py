@@ -210,6 +210,16 @@ def test_default_student_group(study):
     assert f.student_memorized.dtype == bool
 
 
+def test_classifier_table_for_the_hard_student(study):
+    """classifier.target: student_hard reads the hard student's seeds as the positives."""
+    f = queries.features(study.engine, study.jobs["alpha"], role="student_hard")
+    hard = study.run_ids("alpha", "student_hard")
+    assert f.attrs["group"].run_ids == tuple(hard) and len(hard) == 2
+    got = set(f.example_id[f.student_memorized].astype(int))
+    assert got == study.union(hard) and len(got) > 0
+    assert (f.n_student_runs == 2).all()
+
+
 def venn_expected(study, a: list[int], b: list[int], c: list[int]) -> dict[str, int]:
     sa, sb, sc = study.union(a), study.union(b), study.union(c)
     return {
