@@ -212,7 +212,9 @@ def _classifier(db: Db, job_id: int) -> list[str]:
     n = int(s["n_trials"].max())
     metrics, coefs = s[s["kind"] == "metric"], s[s["kind"] == "coefficient"]
     out += [
-        f"Classifier run {int(s['run_id'].iloc[0])}: mean ± std over {n} trials.",
+        f"Classifier run {int(s['run_id'].iloc[0])}: mean ± std over {n} trials; positives are the examples "
+        f"memorized by the {queries.classifier_target(db, int(s['run_id'].iloc[0]))} "
+        "(`classifier.target`).",
         "",
         _table(
             ["Metric", "Value"],

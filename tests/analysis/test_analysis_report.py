@@ -32,6 +32,7 @@ def test_report_numbers(study, classified, tmp_path):
     z = summary.loc["zlib_entropy"]
     assert f"| zlib Entropy | {z['mean']:.4f} ± {z['std']:.4f} |" in md
     assert "over 100 trials" in md
+    assert "positives are the examples memorized by the student (`classifier.target`)" in md
 
     assert f"| memorized by the hard student | {len(h)} |" in md
     assert f"| memorized by both | {len(s & h)} |" in md
