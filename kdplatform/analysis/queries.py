@@ -227,6 +227,18 @@ def rates(db: Db, job_id: int) -> pd.DataFrame:
     )
 
 
+def final_checkpoints(db: Db, job_id: int) -> pd.DataFrame:
+    """Each trained run's final checkpoint: epochs trained and validation loss, so equal-compute and
+    trained-to-a-target students can be told apart in Table 2."""
+    return read(
+        db,
+        "SELECT c.run_id, c.epoch, c.step, CAST(c.val_loss AS DOUBLE PRECISION) AS val_loss "
+        "FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE r.job_id = :j AND c.is_final "
+        "ORDER BY c.run_id",
+        j=job_id,
+    )
+
+
 def rate_summary(db: Db, job_id: int) -> pd.DataFrame:
     """Table 2 per model configuration: mean and std of the rate over seeds."""
     return read(

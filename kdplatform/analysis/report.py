@@ -110,10 +110,11 @@ def _rates(db: Db, job_id: int) -> list[str]:
         )
     )
     runs = queries.rates(db, job_id)
-    out += ["", "Per run:", ""]
+    final = queries.final_checkpoints(db, job_id).set_index("run_id")
+    out += ["", "Per run (epochs and validation loss of the final checkpoint):", ""]
     out.append(
         _table(
-            ["run", "model", "seed", "config", "examples", "memorized", "rate %"],
+            ["run", "model", "seed", "config", "examples", "memorized", "rate %", "epochs", "val loss"],
             [
                 [
                     int(r.run_id),
@@ -123,6 +124,8 @@ def _rates(db: Db, job_id: int) -> list[str]:
                     int(r.examples),
                     int(r.memorized),
                     _num(float(r.rate_pct)),
+                    int(final.epoch[r.run_id]) if r.run_id in final.index else "–",
+                    _num(float(final.val_loss[r.run_id])) if r.run_id in final.index else "–",
                 ]
                 for r in runs.itertuples()
             ],

@@ -194,3 +194,16 @@ def test_header_description_and_wall_time(tmp_path):
     ) in md
     # Nothing scanned: no figures, no section, no empty folder.
     assert "## Figures" not in md and not (out.parent / "described-figures").exists()
+
+
+def test_per_run_table_shows_epochs_and_val_loss(smoke):
+    """Table 2's per-run rows carry each run's final checkpoint, as the checkpoints table stores it."""
+    md = report.render_report(smoke.engine, "smoke")
+    ck = queries.read(
+        smoke.engine,
+        "SELECT r.id, r.role, c.epoch, c.val_loss FROM runs r JOIN checkpoints c ON c.run_id = r.id "
+        "WHERE c.is_final AND r.role = 'teacher'",
+    )
+    assert len(ck) == 1
+    row = next(line for line in md.splitlines() if line.startswith(f"| {int(ck.id[0])} | teacher |"))
+    assert row.endswith(f"| {int(ck.epoch[0])} | {float(ck.val_loss[0]):.4g} |")
