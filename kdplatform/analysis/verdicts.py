@@ -72,7 +72,12 @@ def verdicts(db: Db, job: int | str) -> list[Verdict]:
     conv = _rate(rates, "student_converged")
     if conv is not None and base is not None:
         f = "Students trained until they beat the baseline's validation loss memorize less (Table 2, rule)"
-        ev = f"converged student {conv.rate_pct_mean:.2f}% vs baseline {base.rate_pct_mean:.2f}% (seed means)"
+        ck = queries.final_checkpoints(db, job_id)
+        epochs = ck[ck.run_id.isin(queries.role_runs(db, job_id, "student_converged"))].epoch
+        ev = (
+            f"converged student {conv.rate_pct_mean:.2f}% vs baseline {base.rate_pct_mean:.2f}% (seed means; "
+            f"stopped after {epochs.mean():.1f} epochs on average)"
+        )
         if max(base.memorized_mean, conv.memorized_mean) < MIN_COUNT:
             out.append(Verdict(f, "inconclusive", ev + f"; fewer than {MIN_COUNT} memorized examples"))
         else:

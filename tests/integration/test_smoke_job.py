@@ -126,7 +126,7 @@ def test_cli_sql_reads_the_job_database(smoke):
     )
     assert out.stdout.splitlines()[0] == "role,memorized"
     roles = [line.split(",")[0] for line in out.stdout.splitlines()[1:]]
-    assert roles == ["teacher", "baseline", "student", "student_filtered", "student_hard"]
+    assert roles == ["teacher", "baseline", "student", "student_hard", "student_filtered"]
 
 
 def test_classifier_and_filtered_student(smoke):
