@@ -355,14 +355,9 @@ def write_figures(db: Db, job_id: int, out_dir: Path) -> list[tuple[str, Path]]:
     never holds a picture the report does not describe. PNGs carry no software metadata: a rerun on the
     same database writes the same bytes on the same matplotlib.
     """
-    if isinstance(db, str):  # one engine for the figures' queries
-        from kdplatform.store.db import make_engine
-
-        engine = make_engine(db, read_only=True)
-        try:
-            return write_figures(engine, job_id, out_dir)
-        finally:
-            engine.dispose()
+    if isinstance(db, str):  # one connection for the figures' queries
+        with queries.connect(db) as conn:
+            return write_figures(conn, job_id, out_dir)
     import matplotlib
 
     if "matplotlib.pyplot" not in sys.modules:  # a caller's interactive pyplot keeps its own backend

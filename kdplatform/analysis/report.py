@@ -397,14 +397,9 @@ def _figures(figures: list[tuple[str, Path]], base: Path) -> list[str]:
 
 def render_report(db: Db, job: int | str) -> str:
     """The report's text alone: no provenance header and no figures, for callers that want the tables."""
-    if isinstance(db, str):  # one engine for the report's few dozen queries
-        from kdplatform.store.db import make_engine
-
-        engine = make_engine(db, read_only=True)
-        try:
-            return render_report(engine, job)
-        finally:
-            engine.dispose()
+    if isinstance(db, str):  # one connection for the report's few dozen queries
+        with queries.connect(db) as conn:
+            return render_report(conn, job)
     job_id = queries.resolve_job(db, job)
     return "\n".join(_title(db, job_id) + _body(db, job_id)).rstrip() + "\n"
 
@@ -422,14 +417,9 @@ def write_report(
     `job_yaml` (and the CLI `options` it was given, e.g. --workdir) go into the header's regenerate
     command; without it the header has no command.
     """
-    if isinstance(db, str):
-        from kdplatform.store.db import make_engine
-
-        engine = make_engine(db, read_only=True)
-        try:
-            return write_report(engine, job, path, job_yaml=job_yaml, options=options)
-        finally:
-            engine.dispose()
+    if isinstance(db, str):  # one connection for the report's and the figures' queries
+        with queries.connect(db) as conn:
+            return write_report(conn, job, path, job_yaml=job_yaml, options=options)
     from kdplatform.analysis.figures import write_figures
 
     path = Path(path)
