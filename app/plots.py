@@ -9,54 +9,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.patches import Circle  # noqa: E402
 
-# Circle centres (unit radius) and where each region's count goes.
-CENTRES = {"A": (-0.55, 0.35), "B": (0.55, 0.35), "C": (0.0, -0.55)}
-SPOTS = {
-    "A": (-1.0, 0.65),
-    "B": (1.0, 0.65),
-    "C": (0.0, -1.1),
-    "AB": (0.0, 0.8),
-    "AC": (-0.65, -0.3),
-    "BC": (0.65, -0.3),
-    "ABC": (0.0, 0.05),
-}
-COLOURS = {"A": "#2ca02c", "B": "#d62728", "C": "#1f77b4"}
+from kdplatform.analysis.figures import draw_venn3  # noqa: E402
 
 
 def venn3(counts: pd.DataFrame, labels: tuple[str, str, str]):
-    """A three-circle Venn diagram of queries.venn3's seven region counts; circles are drawn equal
-    (areas are not to scale), each region shows its count."""
+    """A three-circle Venn diagram of queries.venn3's seven region counts (figures.draw_venn3)."""
     n = dict(zip(counts["region"], counts["count"].astype(int), strict=True))
     fig, ax = plt.subplots(figsize=(5.2, 4.6))
-    for key, (x, y) in CENTRES.items():
-        ax.add_patch(Circle((x, y), 1.0, alpha=0.22, color=COLOURS[key], lw=1.5))
-        ax.add_patch(Circle((x, y), 1.0, fill=False, color=COLOURS[key], lw=1.5))
-    for region, (x, y) in SPOTS.items():
-        ax.text(
-            x,
-            y,
-            f"{n.get(region, 0):,}",
-            ha="center",
-            va="center",
-            fontsize=12,
-            fontweight="bold" if region == "AC" else "normal",
-        )
-    total = {k: sum(v for r, v in n.items() if k in r) for k in "ABC"}
-    ax.text(
-        -1.45, 1.5, f"{labels[0]}\n({total['A']:,})", ha="center", va="bottom", color=COLOURS["A"], fontsize=9
-    )
-    ax.text(
-        1.45, 1.5, f"{labels[1]}\n({total['B']:,})", ha="center", va="bottom", color=COLOURS["B"], fontsize=9
-    )
-    ax.text(
-        0.0, -1.75, f"{labels[2]} ({total['C']:,})", ha="center", va="top", color=COLOURS["C"], fontsize=9
-    )
-    ax.set_xlim(-2.1, 2.1)
-    ax.set_ylim(-2.1, 2.2)
-    ax.set_aspect("equal")
-    ax.axis("off")
+    draw_venn3(ax, n, labels)
     fig.tight_layout()
     return fig
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,18 +62,17 @@ _SPOTS = {
     "BC": (0.65, -0.3),
     "ABC": (0.0, 0.05),
 }
+# Each set's label: position, vertical alignment, and what separates it from its total.
+_LABELS = {"A": (-1.45, 1.5, "bottom", "\n"), "B": (1.45, 1.5, "bottom", "\n"), "C": (0.0, -1.75, "top", " ")}
 
 
-def venn(db: Db, job_id: int) -> Drawn:
-    """The report's Figure 4 table as a picture: teacher, pooled baseline seeds, pooled student group."""
+def draw_venn3(ax: Axes, counts: Mapping[str, int], labels: tuple[str, str, str]) -> None:
+    """Three equal circles (areas not to scale) on `ax`, each of queries.REGIONS' counts in its region
+    (AC, the inherited region, in bold) and each set's label with its total; shared by the report's
+    figure and the dashboard's Overlap page."""
     from matplotlib.patches import Circle
 
-    v = queries.job_venn(db, job_id)
-    if v is None:
-        return None
     colours = {"A": TEACHER, "B": BASELINE, "C": STUDENT}
-    fig = _figure(5.4, 4.8)
-    ax = fig.add_subplot()
     for key, (x, y) in _CENTRES.items():
         ax.add_patch(Circle((x, y), 1.0, alpha=0.2, color=colours[key], lw=0))
         ax.add_patch(Circle((x, y), 1.0, fill=False, color=colours[key], lw=1.5))
@@ -81,26 +80,34 @@ def venn(db: Db, job_id: int) -> Drawn:
         ax.text(
             x,
             y,
-            f"{v[r]:,}",
+            f"{counts.get(r, 0):,}",
             ha="center",
             va="center",
             fontsize=12,
             fontweight="bold" if r == "AC" else "normal",
         )
-    totals = {k: sum(v[r] for r in queries.REGIONS if k in r) for k in "ABC"}
-    names = {
-        "A": f"teacher ({totals['A']:,})",
-        "B": f"baseline, {_seeds(len(v.baseline))} pooled ({totals['B']:,})",
-        "C": f"{v.student.label.rsplit(' (', 1)[0]}, {_seeds(len(v.student.run_ids))} pooled "
-        f"({totals['C']:,})",
-    }
-    ax.text(-1.45, 1.45, names["A"], ha="center", va="bottom", color=TEACHER, fontsize=9)
-    ax.text(1.45, 1.45, names["B"], ha="center", va="bottom", color=BASELINE, fontsize=9, wrap=True)
-    ax.text(0.0, -1.7, names["C"], ha="center", va="top", color=STUDENT, fontsize=9)
+    total = {k: sum(counts.get(r, 0) for r in queries.REGIONS if k in r) for k in "ABC"}
+    for key, (x, y, va, sep) in _LABELS.items():
+        text = f"{labels['ABC'.index(key)]}{sep}({total[key]:,})"
+        ax.text(x, y, text, ha="center", va=va, color=colours[key], fontsize=9)
     ax.set_xlim(-2.3, 2.3)
-    ax.set_ylim(-2.1, 2.1)
+    ax.set_ylim(-2.1, 2.2)
     ax.set_aspect("equal")
     ax.axis("off")
+
+
+def venn(db: Db, job_id: int) -> Drawn:
+    """The report's Figure 4 table as a picture: teacher, pooled baseline seeds, pooled student group."""
+    v = queries.job_venn(db, job_id)
+    if v is None:
+        return None
+    fig = _figure(5.4, 4.8)
+    labels = (
+        "teacher",
+        f"baseline, {_seeds(len(v.baseline))} pooled",
+        f"{v.student.label.rsplit(' (', 1)[0]}, {_seeds(len(v.student.run_ids))} pooled",
+    )
+    draw_venn3(fig.add_subplot(), {r: int(v[r]) for r in queries.REGIONS}, labels)
     caption = (
         f"Figure 4: examples memorized by the teacher, the baseline ({_seeds(len(v.baseline))} pooled) and "
         f"the {v.student.label}, seeds pooled; each region's count (bold: inherited, memorized by "

@@ -207,3 +207,20 @@ def test_per_run_table_shows_epochs_and_val_loss(smoke):
     assert len(ck) == 1
     row = next(line for line in md.splitlines() if line.startswith(f"| {int(ck.id[0])} | teacher |"))
     assert row.endswith(f"| {int(ck.epoch[0])} | {float(ck.val_loss[0]):.4g} |")
+
+
+def test_draw_venn3_writes_each_region_and_each_set_total():
+    """The one Venn drawing (report and dashboard): region counts in place, set totals summed from them."""
+    from matplotlib.figure import Figure
+
+    from kdplatform.analysis.figures import draw_venn3
+
+    rng = np.random.default_rng()
+    counts = {r: int(rng.integers(1000, 99_999)) for r in queries.REGIONS}
+    ax = Figure().add_subplot()
+    draw_venn3(ax, counts, ("T", "B", "S"))
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[:7] == [f"{counts[r]:,}" for r in figures._SPOTS]
+    for name, key in zip("TBS", "ABC", strict=True):
+        total = sum(n for r, n in counts.items() if key in r)
+        assert any(t.startswith(name) and t.endswith(f"({total:,})") for t in texts[7:]), (name, texts)
