@@ -163,22 +163,12 @@ def zlib_vs_ppl(db: Db, job_id: int, sample: int = 25_000) -> Drawn:
     easy, other = df[df["easy"]], df[~df["easy"]]
     fig = _figure(6.0, 4.4)
     ax = fig.add_subplot()
-    ax.scatter(
-        other["zlib_entropy"],
-        other["baseline_ppl"],
-        s=9,
-        color=OTHER,
-        alpha=0.6,
-        label=f"other ({len(other):,})",
-    )
-    ax.scatter(
-        easy["zlib_entropy"],
-        easy["baseline_ppl"],
-        s=12,
-        color=BASELINE,
-        alpha=0.8,
-        label=f"easy ({len(easy):,})",
-    )
+    for part, name, size, colour, alpha in (
+        (other, "other", 9, OTHER, 0.6),
+        (easy, "easy", 12, BASELINE, 0.8),
+    ):
+        label = f"{name} ({len(part):,})"
+        ax.scatter(part["zlib_entropy"], part["baseline_ppl"], s=size, color=colour, alpha=alpha, label=label)
     _log_y(ax)
     ax.set_xlabel("zlib entropy (bytes)")
     ax.set_ylabel("baseline perplexity")
