@@ -256,7 +256,8 @@ def rate_summary(db: Db, job_id: int) -> pd.DataFrame:
 def temperature_sweep(
     db: Db, job_id: int, role: str = "student", *, every_temperature: bool = False
 ) -> pd.DataFrame:
-    """Figure 2: a role's rate per (objective, temperature): runs, mean, min and max over seeds.
+    """Figure 2: a role's rate per (objective, temperature): runs, mean, min and max over seeds, the mean
+    memorized count and the seeds (comma-separated, ascending).
 
     With `every_temperature`, only the seeds that trained every temperature of their objective count: a
     sweep may train the other temperatures on fewer seeds (distill.sweep_seeds), and a mean over 3 seeds
@@ -264,8 +265,8 @@ def temperature_sweep(
     """
     rows = (
         "SELECT objective, seed, CAST(temperature AS DOUBLE PRECISION) AS temperature, "
-        "CAST(rate_pct AS DOUBLE PRECISION) AS rate_pct FROM memorization_rates "
-        "WHERE job_id = :j AND role = :role AND temperature IS NOT NULL"
+        "CAST(rate_pct AS DOUBLE PRECISION) AS rate_pct, CAST(memorized AS DOUBLE PRECISION) AS memorized "
+        "FROM memorization_rates WHERE job_id = :j AND role = :role AND temperature IS NOT NULL"
     )
     if every_temperature:
         rows = f"""
@@ -281,7 +282,8 @@ def temperature_sweep(
     return read(
         db,
         "SELECT objective, temperature, COUNT(*) AS runs, AVG(rate_pct) AS rate_pct_mean, "
-        f"MIN(rate_pct) AS rate_pct_min, MAX(rate_pct) AS rate_pct_max FROM ({rows}) t "
+        "MIN(rate_pct) AS rate_pct_min, MAX(rate_pct) AS rate_pct_max, AVG(memorized) AS memorized_mean, "
+        f"STRING_AGG(CAST(seed AS VARCHAR), ',' ORDER BY seed) AS seeds FROM ({rows}) t "
         "GROUP BY objective, temperature ORDER BY objective, temperature",
         j=job_id,
         role=role,

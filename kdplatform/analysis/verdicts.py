@@ -157,21 +157,18 @@ def verdicts(db: Db, job: int | str) -> list[Verdict]:
     # 6. Figure 2: higher temperature, less memorization. Compared on the seeds that trained every
     # temperature, so a sweep run on one seed is not mixed with other seeds' rates.
     f = "Higher distillation temperature gives less memorization (Figure 2)"
-    runs = queries.rates(db, job_id)
-    runs = runs[runs.role == "student"]
+    sweep = queries.temperature_sweep(db, job_id, every_temperature=True)
     if g is not None:
-        runs = runs[runs.objective == g.objective]
-    temps = runs.temperature.nunique()
-    per_seed = runs.groupby("seed").temperature.nunique()
-    runs = runs[runs.seed.isin(per_seed[per_seed == temps].index)]
-    if temps < 2:
+        sweep = sweep[sweep.objective == g.objective]
+    if sweep.temperature.nunique() < 2:
         out.append(Verdict(f, "inconclusive", "the job has fewer than two temperatures"))
     else:
-        sweep = runs.groupby("temperature").agg(rate=("rate_pct", "mean"), n=("memorized", "mean"))
-        pts = ", ".join(f"T={t:g}: {r:.2f}%" for t, r in zip(sweep.index, sweep.rate, strict=True))
-        pts += f" (seeds {sorted(int(x) for x in runs.seed.unique())})"
-        ok = bool(np.all(np.diff(sweep.rate.to_numpy()) <= 0)) and sweep.rate.iloc[0] > sweep.rate.iloc[-1]
-        flat = sweep.n.max() < MIN_COUNT
+        sweep = sweep.sort_values("temperature")
+        rate = sweep.rate_pct_mean.to_numpy()
+        pts = ", ".join(f"T={t:g}: {r:.2f}%" for t, r in zip(sweep.temperature, rate, strict=True))
+        pts += f" (seeds {sorted(int(x) for x in sweep.seeds.iloc[0].split(','))})"
+        ok = bool(np.all(np.diff(rate) <= 0)) and rate[0] > rate[-1]
+        flat = sweep.memorized_mean.max() < MIN_COUNT
         out.append(Verdict(f, "inconclusive" if flat else "reproduced" if ok else "not reproduced", pts))
 
     # 7. Section 4: memorization is predictable before distillation.
