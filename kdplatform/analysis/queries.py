@@ -232,7 +232,7 @@ def final_checkpoints(db: Db, job_id: int) -> pd.DataFrame:
     trained-to-a-target students can be told apart in Table 2."""
     return read(
         db,
-        "SELECT c.run_id, c.epoch, c.step, CAST(c.val_loss AS DOUBLE PRECISION) AS val_loss "
+        "SELECT c.run_id, r.role, c.epoch, c.step, CAST(c.val_loss AS DOUBLE PRECISION) AS val_loss "
         "FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE r.job_id = :j AND c.is_final "
         "ORDER BY c.run_id",
         j=job_id,

@@ -35,16 +35,10 @@ def _rate(rates: pd.DataFrame, role: str, objective=None, temperature=None) -> p
     return None if sel.empty else sel.iloc[0]
 
 
-def _val_loss(db: Db, job_id: int, role: str) -> float | None:
-    df = queries.read(
-        db,
-        "SELECT AVG(c.val_loss) AS v FROM checkpoints c JOIN runs r ON r.id = c.run_id "
-        "WHERE r.job_id = :j AND r.role = :role AND c.is_final",
-        j=job_id,
-        role=role,
-    )
-    v = df.v.iloc[0] if len(df) else None
-    return None if v is None or pd.isna(v) else float(v)
+def _val_loss(final: pd.DataFrame, role: str) -> float | None:
+    """Mean final validation loss of a role's runs (queries.final_checkpoints rows)."""
+    v = final.loc[final.role == role, "val_loss"].mean()
+    return None if pd.isna(v) else float(v)
 
 
 def verdicts(db: Db, job: int | str) -> list[Verdict]:
@@ -52,6 +46,7 @@ def verdicts(db: Db, job: int | str) -> list[Verdict]:
     rates = queries.rate_summary(db, job_id)
     out: list[Verdict] = []
     g = queries.student_group(db, job_id)
+    final = queries.final_checkpoints(db, job_id)
     base = _rate(rates, "baseline")
     stud = _rate(rates, "student", g.objective, g.temperature) if g is not None else None
 
@@ -72,8 +67,7 @@ def verdicts(db: Db, job: int | str) -> list[Verdict]:
     conv = _rate(rates, "student_converged")
     if conv is not None and base is not None:
         f = "Students trained until they beat the baseline's validation loss memorize less (Table 2, rule)"
-        ck = queries.final_checkpoints(db, job_id)
-        epochs = ck[ck.run_id.isin(queries.role_runs(db, job_id, "student_converged"))].epoch
+        epochs = final[final.role == "student_converged"].epoch
         ev = (
             f"converged student {conv.rate_pct_mean:.2f}% vs baseline {base.rate_pct_mean:.2f}% (seed means; "
             f"stopped after {epochs.mean():.1f} epochs on average)"
@@ -86,7 +80,7 @@ def verdicts(db: Db, job: int | str) -> list[Verdict]:
 
     # 2. Table 1: the student generalizes better than the baseline.
     f = "Distilled students reach a lower validation loss than the baseline (Table 1)"
-    vb, vs = _val_loss(db, job_id, "baseline"), _val_loss(db, job_id, "student")
+    vb, vs = _val_loss(final, "baseline"), _val_loss(final, "student")
     if vb is None or vs is None:
         out.append(Verdict(f, "inconclusive", "no final checkpoints for baseline and student"))
     else:

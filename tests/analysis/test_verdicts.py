@@ -68,3 +68,17 @@ def test_soft_vs_hard_overlap_and_inheritance(study):
     v2 = by["Hard distillation inherits more difficult examples than soft"]
     inh_h, inh_s = len((t & h) - b), len((t & s) - b)
     assert v2.evidence.startswith(f"inherited: hard {inh_h}, soft {inh_s};")
+
+
+def test_validation_loss_line_on_a_trained_job(smoke):
+    """Table 1's line: each role's mean final validation loss, as the checkpoints table stores it."""
+    from kdplatform.analysis.queries import read
+
+    ck = read(
+        smoke.engine,
+        "SELECT r.role, c.val_loss FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE c.is_final",
+    )
+    vb, vs = (float(ck[ck.role == role].val_loss.mean()) for role in ("baseline", "student"))
+    v = next(v for v in verdicts(smoke.engine, "smoke") if v.finding.startswith("Distilled students reach"))
+    assert v.evidence.startswith(f"student {vs:.3f} vs baseline {vb:.3f}")
+    assert v.outcome == ("reproduced" if vs < vb else "not reproduced")
