@@ -8,6 +8,7 @@ Ids come from explicit sequences because DuckDB has no autoincrement.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -31,6 +32,64 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+class StageKind(StrEnum):
+    """What a stage (a `runs` row) does; `runs.kind`."""
+
+    DATA = "data"
+    GENERATE = "generate"
+    TRAIN = "train"
+    SCAN = "scan"
+    CLASSIFY = "classify"
+
+
+class Status(StrEnum):
+    """`runs.status`: a stage is `done` only when its rows committed with it."""
+
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Role(StrEnum):
+    """What a trained model is (`runs.role`); every role starting with `student` is a student."""
+
+    TEACHER = "teacher"
+    BASELINE = "baseline"
+    STUDENT = "student"
+    STUDENT_CONVERGED = "student_converged"
+    STUDENT_HARD = "student_hard"
+    STUDENT_FILTERED = "student_filtered"
+
+    @property
+    def is_student(self) -> bool:
+        return self.value.startswith("student")
+
+
+class InputKind(StrEnum):
+    """`run_inputs.kind`: what a run consumed."""
+
+    DATASET = "dataset"
+    TEACHER = "teacher"
+    MODEL = "model"
+    REFERENCE = "reference"
+    EXCLUSION = "exclusion"
+    SCAN = "scan"
+
+
+RUN_OWNED_TABLES: dict[str, str] = {
+    "scan_results": "scan_run_id",
+    "example_kld": "scan_run_id",
+    "greedy_continuations": "scan_run_id",
+    "checkpoints": "run_id",
+    "run_inputs": "run_id",
+    "classifier_trials": "run_id",
+    "classifier_coefficients": "run_id",
+    "example_risk": "run_id",
+}
+"""The tables whose rows belong to one run, and the column naming it: a stage that starts again clears
+them, and export/import and snapshots copy them with their run."""
 
 
 class Base(DeclarativeBase):
@@ -107,14 +166,14 @@ class Run(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
     stage_key: Mapped[str]
     kind: Mapped[str]
-    """data | train | scan"""
+    """a StageKind"""
     role: Mapped[str | None]
-    """teacher | baseline | student | student_hard | ..."""
+    """a Role; null for the data and classify stages (hard_data carries the teacher's)"""
     seed: Mapped[int | None]
     temperature: Mapped[float | None]
     objective: Mapped[str | None]
     status: Mapped[str]
-    """running | done | failed"""
+    """a Status"""
     config: Mapped[str] = mapped_column(Text)
     config_hash: Mapped[str]
     model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id"))
@@ -133,7 +192,7 @@ class RunInput(Base):
     id: Mapped[int] = _id("run_inputs")
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
     kind: Mapped[str]
-    """dataset | teacher | model | reference"""
+    """an InputKind"""
     dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"))
     input_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
     checkpoint_id: Mapped[int | None] = mapped_column(ForeignKey("checkpoints.id"))
