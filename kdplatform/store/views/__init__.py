@@ -1,0 +1,162 @@
+"""The SQL views, one a file: `<name>.sql` in this folder is the view's definition and its documentation.
+
+Each file starts with a header of `--` lines: a summary paragraph (what one row is, rendered as one
+line), a blank `--` line, then one entry per column or group of columns, in the view's column order:
+
+    -- job_id, run_id: the run's.
+    -- rate_pct: 100 * memorized / examples; a longer entry goes on
+    --     on lines indented by four spaces.
+
+The rest is the view's SELECT, in plain SQL that runs unchanged on DuckDB and PostgreSQL (no dialect
+functions, ratios cast to DOUBLE PRECISION before dividing, booleans from CASE). The migrations, the
+README's view table, the console's list of views and the dashboard all read the views from here.
+
+A new view is a new file plus its name in `ORDER` (after the views it reads) and a migration that calls
+`recreate`; changing a view is an edit to its file and such a migration.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from sqlalchemy import Connection, inspect, text
+
+FOLDER = Path(__file__).resolve().parent
+
+# Creation order: every view comes after the views it reads (checked by `load`).
+ORDER = (
+    "memorization",
+    "memorized_examples",
+    "memorization_rates",
+    "scanned_runs",
+    "run_overlap",
+    "inherited_examples",
+    "inheritance",
+    "easy_examples",
+    "seed_consistency",
+    "example_features",
+    "classifier_summary",
+)
+
+_ENTRY = re.compile(r"^([a-z_][a-z0-9_]*(?:, [a-z_][a-z0-9_]*)*): (.+)$")
+_RELATION = re.compile(r"(?<!DISTINCT )\b(?:FROM|JOIN)\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
+_CTE = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s+AS\s*\(", re.IGNORECASE)
+
+
+class ViewFileError(ValueError):
+    """A view file whose header does not follow the format above, or an ORDER that does not fit."""
+
+
+@dataclass(frozen=True)
+class Columns:
+    """One header entry: the columns it names and what they hold."""
+
+    names: tuple[str, ...]
+    doc: str
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    summary: str
+    columns: tuple[Columns, ...]
+    body: str
+    """The SELECT, without the header."""
+
+    @property
+    def column_names(self) -> list[str]:
+        return [n for c in self.columns for n in c.names]
+
+    @property
+    def relations(self) -> frozenset[str]:
+        """Tables and views the body reads (its own CTEs left out)."""
+        return frozenset(_RELATION.findall(self.body)) - frozenset(_CTE.findall(self.body))
+
+    @property
+    def path(self) -> Path:
+        return FOLDER / f"{self.name}.sql"
+
+
+def parse(name: str, text: str) -> View:
+    """Split a view file into its summary, column entries and body."""
+    lines = text.splitlines()
+    header: list[str] = []
+    while lines and lines[0].startswith("--"):
+        header.append(lines.pop(0)[2:])
+    body = "\n".join(lines).strip()
+    if "" not in header or not body:
+        raise ViewFileError(f"{name}.sql: needs a `--` summary, a blank `--` line, column entries and a body")
+    blank = header.index("")
+    summary = " ".join(line.strip() for line in header[:blank])
+    entries: list[list] = []
+    for line in header[blank + 1 :]:
+        if line.startswith("     ") and entries:
+            entries[-1][1] += " " + line.strip()
+        elif m := _ENTRY.match(line.removeprefix(" ")):
+            entries.append([tuple(m.group(1).split(", ")), m.group(2)])
+        else:
+            raise ViewFileError(f"{name}.sql: header line {line!r} is not `-- column[, column]: what`")
+    if not summary or not entries:
+        raise ViewFileError(f"{name}.sql: the header needs a summary and at least one column entry")
+    return View(name, summary, tuple(Columns(n, d) for n, d in entries), body)
+
+
+@cache
+def load() -> tuple[View, ...]:
+    """Every view, in creation order (each after the views it reads)."""
+    files = sorted(p.stem for p in FOLDER.glob("*.sql"))
+    if sorted(ORDER) != files:
+        raise ViewFileError(f"views.ORDER {sorted(ORDER)} does not list the view files {files}")
+    views: list[View] = []
+    for name in ORDER:
+        view = parse(name, (FOLDER / f"{name}.sql").read_text(encoding="utf-8"))
+        later = view.relations & (set(ORDER) - {v.name for v in views})
+        if later:
+            raise ViewFileError(f"{name} reads {sorted(later)}: list it after them in views.ORDER")
+        views.append(view)
+    return tuple(views)
+
+
+def names() -> list[str]:
+    return [v.name for v in load()]
+
+
+def get(name: str) -> View:
+    return next(v for v in load() if v.name == name)
+
+
+def drop_all(conn: Connection) -> None:
+    """Drop every view of this folder that exists, dependents first (PostgreSQL refuses otherwise)."""
+    for view in reversed(load()):
+        conn.exec_driver_sql(f"DROP VIEW IF EXISTS {view.name}")
+
+
+def create_all(conn: Connection) -> list[str]:
+    """Create every view whose tables exist (a migration may run before a later one adds a table that a
+    view reads; that later migration calls `recreate` again). Returns the names created."""
+    available = set(inspect(conn).get_table_names())
+    created = []
+    for view in load():
+        if view.relations <= available:
+            conn.execute(text(f"CREATE VIEW {view.name} AS\n{view.body}"))  # text(): escapes % for psycopg
+            available.add(view.name)
+            created.append(view.name)
+    return created
+
+
+def recreate(conn: Connection) -> list[str]:
+    """Bring the database's views to this folder's definitions, in the caller's transaction."""
+    drop_all(conn)
+    return create_all(conn)
+
+
+def markdown_table() -> str:
+    """The README's view table: each view linked to its file (where its columns are documented)."""
+    rows = ["| view | what |", "| --- | --- |"]
+    for v in load():
+        summary = v.summary.replace("|", "\\|")
+        rows.append(f"| [`{v.name}`](kdplatform/store/views/{v.name}.sql) | {summary} |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,16 @@
+-- One row per (scanned model, dataset): the run's job, role, seed, temperature, objective, model, examples
+-- and memorized.
+--
+-- job_id, dataset_id: the job and the scanned dataset.
+-- run_id, role, seed, temperature, objective: the trained run's.
+-- model_family, model_name: the run's model (NULL when the run has none).
+-- examples: examples scanned.
+-- memorized: how many of them the run memorized.
+SELECT r.job_id, s.dataset_id, s.run_id, r.role, r.seed, r.temperature, r.objective,
+       m.family AS model_family, m.name AS model_name, COUNT(*) AS examples,
+       CAST(SUM(CASE WHEN s.memorized THEN 1 ELSE 0 END) AS BIGINT) AS memorized
+FROM scan_results s
+JOIN runs r ON r.id = s.run_id
+LEFT JOIN models m ON m.id = r.model_id
+GROUP BY r.job_id, s.dataset_id, s.run_id, r.role, r.seed, r.temperature, r.objective, m.family,
+         m.name

@@ -1,0 +1,138 @@
+"""Databases made at 0001 or 0002 with data in them end, at head, with the views of a fresh database:
+the same definitions and the same rows; 0003 changes no definition of 0002 and goes back down to it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import Engine, text
+from synthetic_study import build_study
+
+from kdplatform.store import db, views
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def new_engine(request, tmp_path) -> Iterator[Callable[[], Engine]]:
+    """A factory of fresh, empty databases on one backend."""
+    made: list[tuple[Engine, str | None]] = []
+    server = request.getfixturevalue("pg_server") if request.param == "postgresql" else None
+
+    def make() -> Engine:
+        if server is None:
+            name, url = None, f"duckdb:///{tmp_path / f'db{len(made)}.duckdb'}"
+        else:
+            name = server.create_database()
+            url = server.url(name)
+        engine = db.make_engine(url)
+        made.append((engine, name))
+        return engine
+
+    yield make
+    for engine, name in made:
+        engine.dispose()
+        if name is not None:
+            server.drop_database(name)
+
+
+def definitions(engine: Engine) -> dict[str, str]:
+    """Each view's definition as the database normalizes it."""
+    sql = (
+        "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal"
+        if db.is_duckdb(engine)
+        else "SELECT viewname, definition FROM pg_views WHERE schemaname = current_schema()"
+    )
+    with engine.connect() as conn:
+        return dict(conn.exec_driver_sql(sql).all())
+
+
+def _value(x: object) -> object:
+    return round(x, 9) if isinstance(x, float) and not math.isnan(x) else x
+
+
+def rows(engine: Engine) -> dict[str, list[tuple]]:
+    """Every row of every view, sorted (floats rounded: an aggregate may sum in another order)."""
+    with engine.connect() as conn:
+        return {
+            v: sorted((tuple(map(_value, r)) for r in conn.execute(text(f"SELECT * FROM {v}"))), key=repr)
+            for v in views.names()
+        }
+
+
+def fill(engine: Engine) -> None:
+    """Two jobs written the way the pipeline writes (tables of 0001 only), with some of the teacher's
+    examples memorized by the students too, so that inherited_examples has rows."""
+    build_study(engine, "a", seed=0)
+    build_study(engine, "b", seed=1)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE scan_results SET memorized = TRUE WHERE example_id % 5 = 0 AND run_id IN "
+                "(SELECT id FROM runs WHERE kind = 'train' AND role LIKE 'student%') AND example_id IN "
+                "(SELECT s.example_id FROM scan_results s JOIN runs r ON r.id = s.run_id "
+                "WHERE r.kind = 'train' AND r.role = 'teacher' AND s.memorized)"
+            )
+        )
+
+
+def classify(engine: Engine) -> None:
+    """Rows in the classifier tables (made by 0002), for classifier_summary."""
+    with engine.begin() as conn:
+        run = conn.execute(text("SELECT MIN(id) FROM runs")).scalar_one()
+        for trial in range(3):
+            conn.execute(
+                text(
+                    "INSERT INTO classifier_trials VALUES (:r, :t, 80, 20, 5, 15, :a, 0.5, 0.25, 0.3, :auc)"
+                ),
+                {"r": run, "t": trial, "a": 0.7 + trial / 10, "auc": None if trial == 1 else 0.8},
+            )
+            for feature, value in (("zlib_entropy", -0.5 + trial), ("teacher_ppl", 1.25 * trial)):
+                conn.execute(
+                    text("INSERT INTO classifier_coefficients VALUES (:r, :t, :f, :v)"),
+                    {"r": run, "t": trial, "f": feature, "v": value},
+                )
+
+
+def at_head(new_engine) -> Engine:
+    engine = new_engine()
+    db.upgrade(engine)
+    fill(engine)
+    classify(engine)
+    return engine
+
+
+@pytest.mark.parametrize("start", ["0001", "0002"])
+def test_upgrade_with_data_matches_fresh_head(new_engine, start):
+    old = new_engine()
+    db.upgrade(old, start)
+    fill(old)
+    if start == "0002":
+        classify(old)
+        before = (definitions(old), rows(old))
+    db.upgrade(old)
+    if start == "0001":
+        classify(old)
+    assert db.current_revision(old) == db.head_revision()
+    fresh = at_head(new_engine)
+    assert set(definitions(old)) == set(definitions(fresh)) == set(views.names())
+    assert definitions(old) == definitions(fresh)
+    assert rows(old) == rows(fresh)
+    assert sum(map(len, rows(old).values())) > 1000  # every view has rows to compare
+    assert all(rows(old).values())
+    if start == "0002":  # 0003 changes no definition and no result of 0002
+        assert (definitions(old), rows(old)) == before
+
+
+def test_downgrade_to_0002_restores_its_views(new_engine):
+    engine = new_engine()
+    db.upgrade(engine, "0002")
+    fill(engine)
+    classify(engine)
+    at_0002 = (definitions(engine), rows(engine))
+    db.upgrade(engine)
+    db.downgrade(engine, "0002")
+    assert db.current_revision(engine) == "0002"
+    assert (definitions(engine), rows(engine)) == at_0002
+    db.upgrade(engine)
+    assert (definitions(engine), rows(engine)) == at_0002
