@@ -1018,19 +1018,10 @@ def continuation_parts(
 
 
 # ------------------------------------------------------------------------------------------ the console
-SURFACE: dict[str, str] = {
-    "memorization": "per (run, example): memorized, match_len, suffix_logprob, suffix_entropy, ppl, "
-    "job, role, seed, temperature, objective, model",
-    "memorized_examples": "(run_id, example_id, dataset_id) for every memorized example",
-    "memorization_rates": "per run: examples, memorized, rate_pct (Table 2)",
-    "scanned_runs": "per scanned model: job, dataset, role, seed, temperature, objective, family, counts",
-    "run_overlap": "every ordered pair of a job's runs: n_a, n_b, n_both, n_a_only, n_b_only, jaccard",
-    "inherited_examples": "memorized by teacher and student, not the baseline of the student's seed",
-    "inheritance": "per (teacher, student, baseline): n_inherited and its shares",
-    "easy_examples": "memorized by the teacher and a baseline seed: zlib entropy, teacher/baseline ppl",
-    "seed_consistency": "per example and student group: baseline and student seeds that memorized it",
-    "example_features": "the classifier's features per example and student group",
-    "classifier_summary": "mean and std over trials of each metric and coefficient",
+from kdplatform.store import views as sql_views  # noqa: E402  (this section's own import)
+
+# The documented surface: each view with the summary of its file's header, then the tables.
+SURFACE: dict[str, str] = {v.name: v.summary for v in sql_views.load()} | {
     "jobs": "one row per job (name, spec JSON, workdir, MLflow run)",
     "runs": "one row per stage: kind, role, seed, temperature, objective, status, timings, MLflow run",
     "run_inputs": "lineage edges: dataset, teacher, model, reference",

@@ -8,8 +8,11 @@ line), a blank `--` line, then one entry per column or group of columns, in the 
     --     on lines indented by four spaces.
 
 The rest is the view's SELECT, in plain SQL that runs unchanged on DuckDB and PostgreSQL (no dialect
-functions, ratios cast to DOUBLE PRECISION before dividing, booleans from CASE). The migrations, the
-README's view table, the console's list of views and the dashboard all read the views from here.
+functions, ratios cast to DOUBLE PRECISION before dividing, booleans from CASE). A subquery that several
+views share is written once in `parts/<part>.sql` (its own `--` header, then its SELECT) and stands in a
+view as the line `-- include parts/<part>.sql`, which the loader replaces by the part's SELECT. The
+migrations, the README's view table, the console's list of views and the dashboard all read the views
+from here.
 
 A new view is a new file plus its name in `ORDER` (after the views it reads) and a migration that calls
 `recreate`; changing a view is an edit to its file and such a migration.
@@ -43,6 +46,7 @@ ORDER = (
 
 _ENTRY = re.compile(r"^([a-z_][a-z0-9_]*(?:, [a-z_][a-z0-9_]*)*): (.+)$")
 _RELATION = re.compile(r"(?<!DISTINCT )\b(?:FROM|JOIN)\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
+_INCLUDE = re.compile(r"^( *)-- include (parts/[a-z_]+\.sql) *$", re.MULTILINE)
 _CTE = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s+AS\s*\(", re.IGNORECASE)
 
 
@@ -104,6 +108,23 @@ def parse(name: str, text: str) -> View:
     return View(name, summary, tuple(Columns(n, d) for n, d in entries), body)
 
 
+def _strip_header(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.startswith("--")).strip()
+
+
+def expand(text: str, folder: Path | None = None) -> str:
+    """`text` with each `-- include parts/<part>.sql` line replaced by that part's SELECT, indented alike."""
+
+    def part(m: re.Match) -> str:
+        path = (folder or FOLDER) / m.group(2)
+        if not path.is_file():
+            raise ViewFileError(f"include of {m.group(2)}: no such file in {folder or FOLDER}")
+        body = _strip_header(path.read_text(encoding="utf-8"))
+        return "\n".join(m.group(1) + line if line else line for line in body.splitlines())
+
+    return _INCLUDE.sub(part, text)
+
+
 @cache
 def load() -> tuple[View, ...]:
     """Every view, in creation order (each after the views it reads)."""
@@ -112,7 +133,7 @@ def load() -> tuple[View, ...]:
         raise ViewFileError(f"views.ORDER {sorted(ORDER)} does not list the view files {files}")
     views: list[View] = []
     for name in ORDER:
-        view = parse(name, (FOLDER / f"{name}.sql").read_text(encoding="utf-8"))
+        view = parse(name, expand((FOLDER / f"{name}.sql").read_text(encoding="utf-8")))
         later = view.relations & (set(ORDER) - {v.name for v in views})
         if later:
             raise ViewFileError(f"{name} reads {sorted(later)}: list it after them in views.ORDER")

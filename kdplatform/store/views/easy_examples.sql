@@ -9,19 +9,9 @@
 -- n_baseline_memorized: baseline runs that memorized it (filter n_baseline_memorized = n_baseline_runs for
 --     "every seed").
 WITH t AS (
-    SELECT r.job_id, s.dataset_id, s.example_id,
-           MAX(CASE WHEN s.memorized THEN 1 ELSE 0 END) AS teacher_memorized,
-           AVG(s.ppl) AS teacher_ppl
-    FROM scan_results s JOIN runs r ON r.id = s.run_id
-    WHERE r.role = 'teacher'
-    GROUP BY r.job_id, s.dataset_id, s.example_id
+    -- include parts/teacher_examples.sql
 ), b AS (
-    SELECT r.job_id, s.dataset_id, s.example_id, COUNT(*) AS n_baseline_runs,
-           CAST(SUM(CASE WHEN s.memorized THEN 1 ELSE 0 END) AS BIGINT) AS n_baseline_memorized,
-           AVG(s.ppl) AS baseline_ppl
-    FROM scan_results s JOIN runs r ON r.id = s.run_id
-    WHERE r.role = 'baseline'
-    GROUP BY r.job_id, s.dataset_id, s.example_id
+    -- include parts/baseline_examples.sql
 )
 SELECT b.job_id, b.dataset_id, b.example_id, e.zlib_entropy, e.zlib_bits_per_token, t.teacher_ppl,
        b.baseline_ppl, b.n_baseline_runs, b.n_baseline_memorized

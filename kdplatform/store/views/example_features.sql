@@ -16,27 +16,11 @@
 -- n_student_runs, n_student_memorized: the group's runs that scanned it, and that memorized it.
 -- student_memorized: any seed of the group memorized it (the paper pools its three students).
 WITH t AS (
-    SELECT r.job_id, s.dataset_id, s.example_id,
-           MAX(CASE WHEN s.memorized THEN 1 ELSE 0 END) AS teacher_memorized,
-           AVG(s.ppl) AS teacher_ppl
-    FROM scan_results s JOIN runs r ON r.id = s.run_id
-    WHERE r.role = 'teacher'
-    GROUP BY r.job_id, s.dataset_id, s.example_id
+    -- include parts/teacher_examples.sql
 ), b AS (
-    SELECT r.job_id, s.dataset_id, s.example_id, COUNT(*) AS n_baseline_runs,
-           CAST(SUM(CASE WHEN s.memorized THEN 1 ELSE 0 END) AS BIGINT) AS n_baseline_memorized,
-           AVG(s.ppl) AS baseline_ppl
-    FROM scan_results s JOIN runs r ON r.id = s.run_id
-    WHERE r.role = 'baseline'
-    GROUP BY r.job_id, s.dataset_id, s.example_id
+    -- include parts/baseline_examples.sql
 ), st AS (
-    SELECT r.job_id, s.dataset_id, s.example_id, r.role AS student_role, r.objective AS student_objective,
-           r.temperature AS student_temperature, COUNT(*) AS n_student_runs,
-           CAST(SUM(CASE WHEN s.memorized THEN 1 ELSE 0 END) AS BIGINT) AS n_student_memorized,
-           AVG(s.ppl) AS student_ppl
-    FROM scan_results s JOIN runs r ON r.id = s.run_id
-    WHERE r.role LIKE 'student%'
-    GROUP BY r.job_id, s.dataset_id, s.example_id, r.role, r.objective, r.temperature
+    -- include parts/student_group_examples.sql
 ),
 kb AS (
     SELECT r.job_id, k.dataset_id, k.example_id, AVG(k.kld) AS teacher_baseline_kld

@@ -13,19 +13,7 @@
 -- share_of_student: n_inherited / n_student (NULL when S is empty).
 -- share_of_teacher_not_baseline: n_inherited / n_teacher_not_baseline (the paper's 18 of 1,955).
 WITH triples AS (
-    SELECT t.job_id, t.dataset_id, t.run_id AS teacher_run_id, s.run_id AS student_run_id,
-           b.run_id AS baseline_run_id, s.role AS student_role, s.seed AS student_seed,
-           s.objective AS student_objective, s.temperature AS student_temperature,
-           b.seed AS baseline_seed, t.memorized AS n_teacher, s.memorized AS n_student,
-           b.memorized AS n_baseline
-    FROM scanned_runs t
-    JOIN scanned_runs s ON s.job_id = t.job_id AND s.dataset_id = t.dataset_id AND s.role LIKE 'student%'
-    JOIN scanned_runs b ON b.job_id = t.job_id AND b.dataset_id = t.dataset_id AND b.role = 'baseline'
-    WHERE t.role = 'teacher'
-      AND (b.seed = s.seed OR NOT EXISTS (
-            SELECT 1 FROM scanned_runs b2
-            WHERE b2.job_id = s.job_id AND b2.dataset_id = s.dataset_id AND b2.role = 'baseline'
-              AND b2.seed = s.seed))
+    -- include parts/triples.sql
 ),
 inherited AS (
     SELECT teacher_run_id, student_run_id, baseline_run_id, COUNT(*) AS n_inherited

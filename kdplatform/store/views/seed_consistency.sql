@@ -9,20 +9,9 @@
 --     is GROUP BY n_baseline_memorized, n_student_memorized for one group; every scanned example has a
 --     row, so the (0, 0) cell is complete.
 WITH b AS (
-    SELECT r.job_id, s.dataset_id, s.example_id, COUNT(*) AS n_baseline_runs,
-           CAST(SUM(CASE WHEN s.memorized THEN 1 ELSE 0 END) AS BIGINT) AS n_baseline_memorized,
-           AVG(s.ppl) AS baseline_ppl
-    FROM scan_results s JOIN runs r ON r.id = s.run_id
-    WHERE r.role = 'baseline'
-    GROUP BY r.job_id, s.dataset_id, s.example_id
+    -- include parts/baseline_examples.sql
 ), st AS (
-    SELECT r.job_id, s.dataset_id, s.example_id, r.role AS student_role, r.objective AS student_objective,
-           r.temperature AS student_temperature, COUNT(*) AS n_student_runs,
-           CAST(SUM(CASE WHEN s.memorized THEN 1 ELSE 0 END) AS BIGINT) AS n_student_memorized,
-           AVG(s.ppl) AS student_ppl
-    FROM scan_results s JOIN runs r ON r.id = s.run_id
-    WHERE r.role LIKE 'student%'
-    GROUP BY r.job_id, s.dataset_id, s.example_id, r.role, r.objective, r.temperature
+    -- include parts/student_group_examples.sql
 )
 SELECT b.job_id, b.dataset_id, b.example_id, st.student_role, st.student_objective,
        st.student_temperature, b.n_baseline_runs, b.n_baseline_memorized, st.n_student_runs,
