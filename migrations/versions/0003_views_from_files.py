@@ -2,8 +2,9 @@
 
 Every view is dropped and created again from its file, so that databases made at 0001 or 0002 and fresh
 ones share one definition (the files' SQL is 0001's and 0002's, verbatim but for white space). From here
-on a view changes in its file, and the migration that ships the change calls `views.recreate` again.
-The downgrade restores the texts of 0001 and 0002, read from those migrations.
+on a view changes in its file, and the migration that ships the change calls `views.recreate` again (its
+downgrade restores the text it replaced, as this one restores the texts of 0001 and 0002, read from
+those migrations). A view over a table that a later migration adds is left out here and made there.
 
 Revision ID: 0003
 Revises: 0002

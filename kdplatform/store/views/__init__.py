@@ -79,14 +79,10 @@ class View:
         """Tables and views the body reads (its own CTEs left out)."""
         return frozenset(_RELATION.findall(self.body)) - frozenset(_CTE.findall(self.body))
 
-    @property
-    def path(self) -> Path:
-        return FOLDER / f"{self.name}.sql"
 
-
-def parse(name: str, text: str) -> View:
-    """Split a view file into its summary, column entries and body."""
-    lines = text.splitlines()
+def parse(name: str, source: str) -> View:
+    """Split a view file (its includes expanded) into its summary, column entries and body."""
+    lines = source.splitlines()
     header: list[str] = []
     while lines and lines[0].startswith("--"):
         header.append(lines.pop(0)[2:])
@@ -108,21 +104,20 @@ def parse(name: str, text: str) -> View:
     return View(name, summary, tuple(Columns(n, d) for n, d in entries), body)
 
 
-def _strip_header(text: str) -> str:
-    return "\n".join(line for line in text.splitlines() if not line.startswith("--")).strip()
-
-
-def expand(text: str, folder: Path | None = None) -> str:
-    """`text` with each `-- include parts/<part>.sql` line replaced by that part's SELECT, indented alike."""
+def expand(source: str) -> str:
+    """`source` with each `-- include parts/<part>.sql` line replaced by that part's SELECT (its header
+    left out), indented as the include line is."""
 
     def part(m: re.Match) -> str:
-        path = (folder or FOLDER) / m.group(2)
+        path = FOLDER / m.group(2)
         if not path.is_file():
-            raise ViewFileError(f"include of {m.group(2)}: no such file in {folder or FOLDER}")
-        body = _strip_header(path.read_text(encoding="utf-8"))
-        return "\n".join(m.group(1) + line if line else line for line in body.splitlines())
+            raise ViewFileError(f"include of {m.group(2)}: no such file in {FOLDER}")
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if not line.startswith("--")]
+        return "\n".join(
+            m.group(1) + line if line else line for line in "\n".join(lines).strip().splitlines()
+        )
 
-    return _INCLUDE.sub(part, text)
+    return _INCLUDE.sub(part, source)
 
 
 @cache
