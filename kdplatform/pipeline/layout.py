@@ -20,6 +20,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from kdplatform.pipeline.plan import DATA_KEY
+
 
 def _flat(key: str) -> str:
     return key.replace("/", "-")
@@ -45,7 +47,7 @@ class Layout:
 
         return default_tracking_uri(self.workdir)
 
-    def data_dir(self, key: str = "data") -> Path:
+    def data_dir(self, key: str = DATA_KEY) -> Path:
         return self.workdir / "data" / self.hashes[key]
 
     def hard_data_dir(self, key: str) -> Path:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from kdplatform.pipeline.context import JobView, StageContext, now
 from kdplatform.pipeline.layout import Layout
-from kdplatform.pipeline.plan import Stage, plan
+from kdplatform.pipeline.plan import DATA_KEY, Stage, plan
 from kdplatform.pipeline.stages import STAGES
 from kdplatform.pipeline.stages.data import prepare_data
 from kdplatform.pipeline.status import StageStatus, assess, read_only
@@ -227,7 +227,7 @@ class JobRunner:
     def run_row(self, key: str) -> Run | None:
         return self.view.run_row(key)
 
-    def dataset(self, key: str = "data") -> Dataset:
+    def dataset(self, key: str = DATA_KEY) -> Dataset:
         return self.view.dataset(key)
 
     def checkpoint_dir(self, train_key: str) -> Path:
