@@ -3,6 +3,7 @@
     kdplatform validate jobs/quickstart.yaml
     kdplatform plan jobs/quickstart.yaml
     kdplatform run jobs/quickstart.yaml [--workdir DIR]
+    kdplatform status jobs/quickstart.yaml      (or: status JOB_NAME --db URL; status --db URL lists jobs)
     kdplatform sql "select * from memorization_rates" [--job JOB | --db URL] [--format table|csv|parquet]
     kdplatform report jobs/quickstart.yaml [--out report.md]
     kdplatform venn3 RUN_A RUN_B RUN_C [--job JOB | --db URL]
@@ -53,6 +54,28 @@ def cmd_plan(args) -> int:
     runner = JobRunner(spec, _workdir(spec, args.workdir), database_url=args.db)
     for st, why in runner.would_run():
         print(f"{st.key:45s} {st.kind:8s} {runner.plan.hashes[st.key]}  {why}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    """Each stage's state, timings and what `run` would do, read-only; without a JOB, the jobs there."""
+    from kdplatform.pipeline import JobRunner
+    from kdplatform.pipeline.status import render, render_jobs, stored_jobs, stored_spec
+
+    if args.job is None:
+        print(render_jobs(stored_jobs(_db_url(args))))
+        return 0
+    if Path(args.job).is_file() or not args.db:
+        spec = load_spec(args.job)
+        workdir = _workdir(spec, args.workdir)
+    else:  # a job name: the spec it was last run with, from the database
+        found = stored_spec(args.db, args.job)
+        if found is None:
+            raise SpecError(f"{args.job}: no such job file, and no job of that name in {_masked(args.db)}")
+        spec, workdir = found
+        workdir = args.workdir or workdir
+    runner = JobRunner(spec, Path(workdir), database_url=args.db)
+    print(render(spec.name, runner.status()))
     return 0
 
 
@@ -207,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--workdir", help="override the job's workdir")
         sp.add_argument("--db", help="override the job's database URL")
         sp.set_defaults(fn=fn)
+    sp = sub.add_parser("status", help="each stage's state, timings and whether `run` would run it")
+    sp.add_argument("job", nargs="?", help="job file, or a job's name with --db (none: list the jobs)")
+    sp.add_argument("--workdir", help="override the job's workdir")
+    sp.add_argument("--db", help="override the job's database URL")
+    sp.set_defaults(fn=cmd_status)
     sp = sub.add_parser("sql", help="run a read-only query")
     sp.add_argument("query")
     sp.add_argument("--job", help="job file whose database to query (default jobs/quickstart.yaml)")

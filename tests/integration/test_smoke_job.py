@@ -45,7 +45,7 @@ def test_scan_rows_match_generate(smoke):
     n_examples = q(smoke, "SELECT COUNT(*) FROM examples WHERE dataset_id = :d AND split = 'train'", d=ds.id)
     assert n_examples[0][0] == len(ex) == smoke.spec.data.num_examples
     for key in ("train/teacher", "train/baseline/s0"):
-        run_id = smoke._run_row(key).id
+        run_id = smoke.run_row(key).id
         rows = q(
             smoke,
             "SELECT example_id, memorized, match_len FROM scan_results WHERE run_id = :r ORDER BY example_id",
@@ -137,11 +137,11 @@ def test_classifier_and_filtered_student(smoke):
     )[0]
     assert trials[0] == smoke.spec.classifier.trials and trials[1] > 0
     excluded = q(smoke, "SELECT COUNT(*) FROM example_risk WHERE predicted")[0][0]
-    filtered = smoke._run_row("train/student_filtered/s0")
+    filtered = smoke.run_row("train/student_filtered/s0")
     edge = q(
         smoke, "SELECT input_run_id FROM run_inputs WHERE run_id = :r AND kind = 'exclusion'", r=filtered.id
     )
-    assert edge == [(smoke._run_row("classify").id,)]
+    assert edge == [(smoke.run_row("classify").id,)]
     assert f"({excluded} excluded)" in " ".join(smoke.said)
 
 
@@ -164,7 +164,7 @@ def test_greedy_continuations_match_generate(smoke):
 
     ds = smoke.dataset()
     ex = Examples.read(Path(ds.path) / "train.parquet")
-    run_id = smoke._run_row("train/baseline/s0").id
+    run_id = smoke.run_row("train/baseline/s0").id
     rows = q(
         smoke,
         "SELECT g.example_id, g.tokens, s.match_len FROM greedy_continuations g JOIN scan_results s "

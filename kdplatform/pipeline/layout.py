@@ -1,0 +1,77 @@
+"""Every path the pipeline writes under a job's workdir, named once.
+
+    <workdir>/kdp.duckdb                  the default database (store.db.default_url)
+    <workdir>/mlflow.db                   the default MLflow store (tracking.default_tracking_uri)
+    <workdir>/.kdp-job.lock               the job's writer lock (joblock.JobLock)
+    <workdir>/data/<hash>/                D: tokenizer/, train.parquet, val.parquet (content-addressed)
+    <workdir>/data_hard/<hash>/           D_hard: the teacher's continuations, train.parquet
+    <workdir>/checkpoints/<key>/          a training stage's final model (key with / as -)
+    <workdir>/checkpoints/<key>.state/    its resumable training state
+    <workdir>/scans/<key>/<hash>/         a scan's Parquet shards until they are ingested
+
+Files are built in a per-process sibling (`staging`) and renamed into place (`publish`), so a killed
+process never leaves a half-written directory under a final name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from kdplatform.pipeline.plan import DATA_KEY
+
+
+def _flat(key: str) -> str:
+    return key.replace("/", "-")
+
+
+@dataclass(frozen=True)
+class Layout:
+    workdir: Path
+    hashes: dict[str, str]
+    """The plan's stage hashes: content-addressed directories are named by them."""
+
+    @property
+    def lock_file(self) -> Path:
+        return self.workdir / ".kdp-job.lock"
+
+    def default_database_url(self) -> str:
+        from kdplatform.store.db import default_url
+
+        return default_url(self.workdir)
+
+    def default_tracking_uri(self) -> str:
+        from kdplatform.tracking import default_tracking_uri
+
+        return default_tracking_uri(self.workdir)
+
+    def data_dir(self, key: str = DATA_KEY) -> Path:
+        return self.workdir / "data" / self.hashes[key]
+
+    def hard_data_dir(self, key: str) -> Path:
+        return self.workdir / "data_hard" / self.hashes[key]
+
+    def checkpoint_dir(self, train_key: str) -> Path:
+        return self.workdir / "checkpoints" / _flat(train_key)
+
+    def state_dir(self, train_key: str) -> Path:
+        out = self.checkpoint_dir(train_key)
+        return out.with_name(out.name + ".state")
+
+    def scan_shards(self, scan_key: str) -> Path:
+        """This config's shard directory; its parent (all configs of the stage) is removed after ingest."""
+        return self.workdir / "scans" / _flat(scan_key) / self.hashes[scan_key]
+
+
+def staging(out: Path) -> Path:
+    """The sibling of `out` this process builds into before `publish` renames it into place."""
+    return out.with_name(out.name + f".tmp-{os.getpid()}")
+
+
+def publish(tmp: Path, out: Path) -> None:
+    """Move a finished staging directory to its final name, replacing what an earlier attempt left."""
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)

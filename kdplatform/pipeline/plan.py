@@ -1,0 +1,133 @@
+"""A job's stage DAG, pure: from the spec alone, with no database, MLflow or torch.
+
+A stage's identity is a content hash of its config and its inputs' hashes, so a finished stage is skipped
+on rerun, and a changed config reruns that stage and everything that depends on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kdplatform.spec import JobSpec, RoleSpec, hash_config
+from kdplatform.store.schema import Role, StageKind
+
+DATA_KEY = "data"
+TEACHER_KEY = "train/teacher"
+HARD_DATA_KEY = "hard_data"
+CLASSIFY_KEY = "classify"
+
+
+@dataclass(frozen=True)
+class Stage:
+    key: str
+    kind: StageKind
+    config: dict[str, Any]
+    deps: tuple[str, ...] = ()
+    role: Role | None = None
+    seed: int | None = None
+    temperature: float | None = None
+    objective: str | None = None
+
+
+@dataclass
+class Plan:
+    stages: list[Stage]
+    hashes: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for st in self.stages:
+            self.hashes[st.key] = hash_config(
+                {"config": st.config, "deps": [self.hashes[d] for d in st.deps]}
+            )
+
+    def get(self, key: str) -> Stage:
+        return next(s for s in self.stages if s.key == key)
+
+
+def _fmt_t(t: float) -> str:
+    return f"{t:g}"
+
+
+def plan(spec: JobSpec) -> Plan:
+    """The stage DAG of a job, in an order where every stage follows its inputs."""
+    stages = [Stage(DATA_KEY, StageKind.DATA, spec.data.model_dump(mode="json"))]
+    scan_cfg = spec.scan.model_dump(mode="json")
+
+    def train(
+        key: str, role: Role, rs: RoleSpec, seed: int, deps: tuple[str, ...] = (DATA_KEY,), **kw
+    ) -> None:
+        cfg = {
+            "model": rs.model.model_dump(mode="json"),
+            "train": rs.train.model_dump(mode="json"),
+            "seed": seed,
+        }
+        cfg.update({k: v for k, v in kw.items() if v is not None})
+        t, obj = kw.get("temperature"), kw.get("objective")
+        stages.append(Stage(key, StageKind.TRAIN, cfg, deps, role, seed, t, obj))
+        scan_deps = (key, DATA_KEY) + ((TEACHER_KEY,) if spec.scan.kld and role != Role.TEACHER else ())
+        stages.append(Stage(f"scan/{key}", StageKind.SCAN, scan_cfg, scan_deps, role, seed, t, obj))
+
+    train(TEACHER_KEY, Role.TEACHER, spec.teacher, spec.seeds[0])
+    for seed in spec.seeds:
+        train(f"train/baseline/s{seed}", Role.BASELINE, spec.baseline, seed)
+    d = spec.student.distill
+    pairs = [(objective, t) for objective in d.objective for t in d.temperature]
+    sweep = set(spec.seeds if d.sweep_seeds is None else d.sweep_seeds)
+    for seed in spec.seeds:
+        for objective, t in pairs if seed in sweep else pairs[:1]:
+            train(
+                f"train/student/s{seed}/{objective}/T{_fmt_t(t)}",
+                Role.STUDENT,
+                spec.student,
+                seed,
+                (DATA_KEY, TEACHER_KEY),
+                objective=objective,
+                temperature=t,
+                alpha=d.alpha,
+            )
+    if d.converged_max_epochs is not None:
+        for seed in spec.seeds:
+            train(
+                f"train/student_converged/s{seed}",
+                Role.STUDENT_CONVERGED,
+                spec.student,
+                seed,
+                (DATA_KEY, TEACHER_KEY, f"train/baseline/s{seed}"),
+                objective=d.objective[0],
+                temperature=d.temperature[0],
+                alpha=d.alpha,
+                max_epochs=d.converged_max_epochs,
+            )
+    if spec.hard_student is not None:
+        gen_cfg = {"prefix_len": spec.data.prefix_len, "shard_size": spec.scan.shard_size}
+        stages.append(
+            Stage(HARD_DATA_KEY, StageKind.GENERATE, gen_cfg, (DATA_KEY, TEACHER_KEY), Role.TEACHER)
+        )
+        for seed in spec.hard_student.seeds or spec.seeds:
+            train(
+                f"train/student_hard/s{seed}",
+                Role.STUDENT_HARD,
+                spec.hard_student,
+                seed,
+                (DATA_KEY, HARD_DATA_KEY),
+            )
+    if spec.classifier is not None:
+        scans = tuple(s.key for s in stages if s.kind == StageKind.SCAN)
+        stages.append(Stage(CLASSIFY_KEY, StageKind.CLASSIFY, spec.classifier.model_dump(mode="json"), scans))
+    fs = spec.filtered_student
+    if fs is not None:
+        exclusion = (CLASSIFY_KEY,) if fs.exclude == "classifier" else ()
+        for seed in fs.seeds or spec.seeds:
+            train(
+                f"train/student_filtered/s{seed}",
+                Role.STUDENT_FILTERED,
+                fs,
+                seed,
+                (DATA_KEY, TEACHER_KEY, *exclusion),
+                objective=fs.distill.objective[0],
+                temperature=fs.distill.temperature[0],
+                alpha=fs.distill.alpha,
+                exclude=fs.exclude,
+            )
+    return Plan(stages)

@@ -1,0 +1,101 @@
+"""The `data` stage: D, the tokenized training and validation examples, built from the spec's corpus."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+
+from kdplatform.pipeline.context import StageContext, now
+from kdplatform.pipeline.datasets import array_digest, dataset_row, insert_examples
+from kdplatform.pipeline.errors import DataError
+from kdplatform.pipeline.layout import Layout, publish, staging
+from kdplatform.spec import JobSpec, hash_config
+from kdplatform.store.schema import Dataset, InputKind, Run, RunInput
+
+
+def prepare_data(spec: JobSpec, layout: Layout, echo: Callable[[str], None]) -> None:
+    """Build D's files (tokenizer, train/val Parquet) before anything is written to the database, so
+    a corpus too small for the spec fails cleanly; content-addressed, so a rerun finds them done."""
+    from kdplatform.data.corpus import load_documents
+    from kdplatform.data.examples import load_tokenizer, make_windows, split_examples, train_tokenizer
+
+    out = layout.data_dir()
+    if (out / "train.parquet").exists():
+        return
+    d = spec.data
+    echo(f"[prep] data: corpus {d.source}, tokenizer, {d.num_examples}+{d.val_examples} examples")
+    tmp = staging(out)
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+        docs = load_documents(
+            d.source,
+            hf_config=d.hf_config,
+            split=d.split,
+            text_field=d.text_field,
+            max_chars=d.max_corpus_chars,
+            seed=d.seed,
+        )
+        if d.tokenizer.name:
+            tok = load_tokenizer(d.tokenizer.name, d.tokenizer.revision)
+            tok.save_pretrained(tmp / "tokenizer")
+        else:
+            tok = train_tokenizer(docs, d.tokenizer.vocab_size, tmp / "tokenizer")
+        windows = make_windows(docs, tok, d.seq_len, d.skip_examples + d.num_examples + d.val_examples)
+        train, val = split_examples(windows[d.skip_examples :], d.num_examples, d.val_examples)
+        train.write(tmp / "train.parquet")
+        val.write(tmp / "val.parquet")
+        publish(tmp, out)
+    except (ValueError, KeyError, FileNotFoundError, OSError) as e:
+        raise DataError(f"data ({d.source}): {e}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(ctx: StageContext) -> None:
+    from kdplatform.data.examples import Examples, load_tokenizer
+
+    d = ctx.spec.data
+    out = ctx.layout.data_dir()
+    prepare_data(ctx.spec, ctx.layout, ctx.echo)
+    tok = load_tokenizer(out / "tokenizer")
+    train, val = Examples.read(out / "train.parquet"), Examples.read(out / "val.parquet")
+    digest = hash_config(
+        {
+            "train": array_digest(train.tokens),
+            "val": array_digest(val.tokens),
+            "tokenizer": d.tokenizer.name or f"bpe{d.tokenizer.vocab_size}",
+        }
+    )
+    with ctx.session() as s, s.begin():
+
+        def fill(ds: Dataset) -> None:
+            for split in ("train", "val"):
+                insert_examples(s, ds.id, out / f"{split}.parquet", tok, d.prefix_len, split)
+
+        ds = dataset_row(
+            s,
+            digest,
+            fill,
+            lambda: Dataset(
+                name=f"{ctx.spec.name}:{d.source}",
+                digest=digest,
+                source=d.source,
+                tokenizer=d.tokenizer.name or f"bpe-{d.tokenizer.vocab_size}",
+                vocab_size=len(tok),
+                seq_len=d.seq_len,
+                prefix_len=d.prefix_len,
+                num_train=len(train),
+                num_val=len(val),
+                path=str(out),
+                created_at=now(),
+            ),
+        )
+        ds.path = str(out)
+        s.get(Run, ctx.run_id).dataset_id = ds.id
+        s.add(RunInput(run_id=ctx.run_id, kind=InputKind.DATASET, dataset_id=ds.id))
+        ctx.finish(s)
+    ctx.tracker.log_dataset(ctx.mlflow_id, ds.name, str(out), digest)
+    ctx.tracker.log_metrics(
+        ctx.mlflow_id, {"num_train": len(train), "num_val": len(val), "vocab_size": len(tok)}
+    )
+    ctx.echo(f"       {len(train)} train + {len(val)} val examples of {d.seq_len} tokens, vocab {len(tok)}")

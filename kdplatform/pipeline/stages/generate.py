@@ -1,0 +1,84 @@
+"""The `generate` stage: D_hard, each training example's true prefix followed by the teacher's greedy
+continuation (the paper's section 6), the training data of the hard-label student."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from kdplatform.pipeline.context import StageContext, now
+from kdplatform.pipeline.datasets import dataset_row, file_digest, insert_examples
+from kdplatform.pipeline.layout import publish, staging
+from kdplatform.pipeline.plan import TEACHER_KEY
+from kdplatform.spec import hash_config
+from kdplatform.store.schema import Dataset, InputKind, Run, RunInput
+
+
+def run(ctx: StageContext) -> None:
+    import torch
+
+    from kdplatform.data.examples import Examples
+    from kdplatform.models import load_pretrained
+    from kdplatform.train.hard_data import generate_hard_data
+
+    src = ctx.dataset()
+    t_run, t_ck = ctx.final_checkpoint(TEACHER_KEY)
+    teacher = load_pretrained(ctx.checkpoint_dir(TEACHER_KEY))
+    if torch.cuda.is_available():
+        teacher = teacher.cuda()
+    out = ctx.layout.hard_data_dir(ctx.stage.key)
+    tmp = staging(out)
+    tmp.mkdir(parents=True, exist_ok=True)
+    writer = None
+    for batch in pq.ParquetFile(Path(src.path) / "train.parquet").iter_batches(
+        batch_size=ctx.spec.scan.shard_size
+    ):
+        ex = Examples.from_arrow(pa.Table.from_batches([batch]))
+        hard = generate_hard_data(teacher, torch.as_tensor(ex.tokens), src.prefix_len)
+        table = Examples(ex.example_ids, np.asarray(hard, dtype=np.int64)).to_arrow()
+        writer = writer or pq.ParquetWriter(tmp / "train.parquet", table.schema)
+        writer.write_table(table)
+    writer.close()
+    publish(tmp, out)
+    digest = hash_config(
+        {
+            "hard_from": src.digest,
+            "teacher_ck": ctx.plan.hashes[TEACHER_KEY],
+            "tokens": file_digest(out / "train.parquet"),
+        }
+    )
+    tok = ctx.tokenizer()
+    with ctx.session() as s, s.begin():
+
+        def fill(ds: Dataset) -> None:
+            insert_examples(s, ds.id, out / "train.parquet", tok, src.prefix_len, "train")
+
+        ds = dataset_row(
+            s,
+            digest,
+            fill,
+            lambda: Dataset(
+                name=f"{src.name}:hard",
+                digest=digest,
+                source=f"hard:{src.digest}",
+                tokenizer=src.tokenizer,
+                vocab_size=src.vocab_size,
+                seq_len=src.seq_len,
+                prefix_len=src.prefix_len,
+                num_train=src.num_train,
+                num_val=0,
+                path=str(out),
+                parent_dataset_id=src.id,
+                created_at=now(),
+            ),
+        )
+        ds.path = str(out)
+        s.get(Run, ctx.run_id).dataset_id = ds.id
+        s.add(RunInput(run_id=ctx.run_id, kind=InputKind.DATASET, dataset_id=src.id))
+        s.add(RunInput(run_id=ctx.run_id, kind=InputKind.TEACHER, input_run_id=t_run, checkpoint_id=t_ck))
+        ctx.finish(s)
+    ctx.tracker.log_dataset(ctx.mlflow_id, f"{src.name}:hard", str(out), digest, context="generated")
+    ctx.echo(f"       generated {src.num_train} teacher continuations")

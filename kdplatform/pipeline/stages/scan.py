@@ -1,0 +1,95 @@
+"""The `scan` stage: a trained model's discoverable memorization and features on every example of D,
+written as Parquet shards, then ingested in one transaction with the stage's `done`."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from sqlalchemy import Connection
+
+from kdplatform.pipeline.arrow import with_ids
+from kdplatform.pipeline.context import StageContext
+from kdplatform.pipeline.errors import kill_point
+from kdplatform.pipeline.plan import TEACHER_KEY
+from kdplatform.store import db
+from kdplatform.store.schema import InputKind, Run, RunInput
+
+SCAN_COLUMNS = ["example_id", "memorized", "match_len", "suffix_logprob", "suffix_entropy", "ppl"]
+
+
+def run(ctx: StageContext) -> None:
+    import torch
+
+    from kdplatform.memorization.shards import scan_to_shards
+    from kdplatform.models import load_pretrained
+
+    stage, run_id = ctx.stage, ctx.run_id
+    train_key = stage.deps[0]
+    model_run, ck = ctx.final_checkpoint(train_key)
+    ds = ctx.dataset()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = load_pretrained(ctx.checkpoint_dir(train_key)).to(device)
+    reference, ref_run = None, None
+    if TEACHER_KEY in stage.deps[1:]:
+        ref_run, _ = ctx.final_checkpoint(TEACHER_KEY)
+        reference = load_pretrained(ctx.checkpoint_dir(TEACHER_KEY)).to(device)
+    sc = ctx.spec.scan
+    shard_dir = ctx.layout.scan_shards(stage.key)
+    shards = scan_to_shards(
+        model,
+        Path(ds.path) / "train.parquet",
+        shard_dir,
+        ds.prefix_len,
+        reference=reference,
+        batch_size=sc.batch_size,
+        shard_size=sc.shard_size,
+        greedy_min_match=sc.store_greedy_min_match,
+        on_shard=lambda i: kill_point(f"shard:{stage.key}:{i}"),
+    )
+    tok = ctx.tokenizer()
+    n = memorized = 0
+    with ctx.session() as s, s.begin():
+        conn = s.connection()
+        for path in shards:
+            t = pq.read_table(path)
+            n += t.num_rows
+            memorized += int(pc.sum(t.column("memorized")).as_py() or 0)
+            ids = {"run_id": model_run, "dataset_id": ds.id, "scan_run_id": run_id}
+            db.bulk_insert(conn, "scan_results", with_ids(t.select(SCAN_COLUMNS), **ids))
+            if reference is not None:
+                kld = t.select(["example_id", "kld"])
+                db.bulk_insert(conn, "example_kld", with_ids(kld, **ids, reference_run_id=ref_run))
+            if "greedy_tokens" in t.column_names:
+                _insert_greedy(conn, t, tok, run_id=model_run, scan_run_id=run_id)
+        s.add(RunInput(run_id=run_id, kind=InputKind.DATASET, dataset_id=ds.id))
+        s.add(RunInput(run_id=run_id, kind=InputKind.MODEL, input_run_id=model_run, checkpoint_id=ck))
+        if ref_run is not None:
+            s.add(RunInput(run_id=run_id, kind=InputKind.REFERENCE, input_run_id=ref_run))
+        s.get(Run, run_id).dataset_id = ds.id
+        kill_point(f"ingest:{stage.key}")
+        ctx.finish(s)
+    shutil.rmtree(shard_dir.parent, ignore_errors=True)
+    rate = 100.0 * memorized / max(n, 1)
+    ctx.tracker.log_metrics(ctx.mlflow_id, {"memorization_rate_pct": rate, "memorized": memorized})
+    model_mlflow = ctx.run_row(train_key).mlflow_run_id
+    if model_mlflow:
+        ctx.tracker.log_metrics(model_mlflow, {"memorization_rate_pct": rate})
+    ctx.echo(f"       memorized {memorized}/{n} = {rate:.2f}%")
+
+
+def _insert_greedy(conn: Connection, shard: pa.Table, tok, **ids: int) -> None:
+    """The greedy continuations a shard kept (near-memorized examples), as token ids and decoded text."""
+    g = shard.filter(pc.is_valid(shard.column("greedy_tokens"))).select(["example_id", "greedy_tokens"])
+    seqs = g.column("greedy_tokens").to_pylist()
+    rows = pa.table(
+        {
+            "example_id": g.column("example_id"),
+            "tokens": pa.array([" ".join(map(str, q)) for q in seqs], pa.string()),
+            "text": pa.array(tok.batch_decode(seqs) if seqs else [], pa.string()),
+        }
+    )
+    db.bulk_insert(conn, "greedy_continuations", with_ids(rows, **ids))
