@@ -45,6 +45,11 @@ def check_known(current: str | None, where: str) -> None:
 def revision_of(conn: Connection) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
+    if conn.dialect.name == "duckdb":
+        # duckdb_sqlalchemy registers its alembic implementation when it connects and alembic is already
+        # imported; a connection opened before alembic was imported needs it registered here.
+        import duckdb_sqlalchemy.alembic_impl  # noqa: F401
+
     return MigrationContext.configure(conn).get_current_revision()
 
 
