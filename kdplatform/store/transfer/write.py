@@ -79,6 +79,7 @@ def _insert(d: Connection, table: Table, rows: list[dict[str, Any]] | pa.Table, 
 
 
 def write(s: Connection, d: Connection, src: Source, replace: bool) -> TransferResult:
+    """Write `src` (read from `s`) into the destination connection `d`, inside d's transaction."""
     t_dst = reflect(d)
     t_src = src.tables
     counts: dict[str, int] = {}
