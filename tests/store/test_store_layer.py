@@ -61,8 +61,9 @@ def test_snapshot_covers_every_table_a_run_owns():
 
 
 def test_snapshot_equal_iff_same_rows(tmp_path):
-    from kdplatform.store import db
     from synthetic_study import build_study
+
+    from kdplatform.store import db
 
     snaps = []
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
