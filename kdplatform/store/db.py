@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -48,6 +48,7 @@ __all__ = [
     "duckdb_connect",
     "gate",
     "head_revision",
+    "is_duckdb",
     "is_transient",
     "make_engine",
     "preflight",
@@ -71,6 +72,10 @@ RUN_HINT = "run a job first: `make demo` (the quickstart) or `kdplatform run job
 
 def default_url(workdir: Path) -> str:
     return f"duckdb:///{Path(workdir).resolve() / 'kdp.duckdb'}"
+
+
+def is_duckdb(conn_or_engine: Connection | Engine) -> bool:
+    return conn_or_engine.dialect.name == "duckdb"
 
 
 def table_names(engine: Engine) -> list[str]:
