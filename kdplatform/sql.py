@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from pathlib import Path
 
 import pandas as pd
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+
+from kdplatform.store import db
 
 FORBIDDEN_WORDS = {
     "insert",
@@ -135,30 +137,10 @@ def check_query(query: str) -> str:
     return query.strip().rstrip(";").strip()
 
 
-def _duckdb_connect(path: str, retries: int = 20):
-    import duckdb
-
+def _duckdb_connect(path: str):
     if not Path(path).exists():
         raise QueryRefused(f"no database at {path}; run a job first (make demo, or kdplatform run JOB)")
-    config = {
-        "enable_external_access": False,
-        "autoload_known_extensions": False,
-        "autoinstall_known_extensions": False,
-    }
-    delay = 0.05
-    for attempt in range(retries):
-        try:
-            conn = duckdb.connect(path, read_only=True, config=config)
-            # The file's database instance is shared within a process: lock it once, not again.
-            if not conn.execute("SELECT current_setting('lock_configuration')").fetchone()[0]:
-                conn.execute("SET lock_configuration = true")
-            return conn
-        except duckdb.IOException as e:
-            if "lock" not in str(e).lower() or attempt == retries - 1:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
-    raise AssertionError("unreachable")
+    return db.duckdb_connect(path, lock_configuration=True)
 
 
 def run_readonly(url: str, query: str, *, max_rows: int = 10_000, timeout_s: float = 30.0) -> pd.DataFrame:
@@ -185,11 +167,7 @@ def run_readonly(url: str, query: str, *, max_rows: int = 10_000, timeout_s: flo
             timer.cancel()
             conn.close()
     else:
-        from sqlalchemy import text
-
-        from kdplatform.store.db import make_engine
-
-        engine = make_engine(url)
+        engine = db.make_engine(url)
         try:
             with engine.connect() as conn:
                 if engine.dialect.name == "postgresql":
@@ -210,3 +188,25 @@ def run_readonly(url: str, query: str, *, max_rows: int = 10_000, timeout_s: flo
     df = pd.DataFrame([tuple(r) for r in rows[:max_rows]], columns=cols)
     df.attrs["truncated"] = len(rows) > max_rows
     return df
+
+
+def console(
+    url: str, query: str, *, max_rows: int = 10_000, timeout_s: float = 30.0, wait_s: float = 20.0
+) -> pd.DataFrame:
+    """run_readonly for the dashboard: QueryRefused passes through; on DuckDB it opens its connection when
+    no page connection of this process is open (see store.locking.Gate) and waits out a job's write lock
+    (both before the query runs, so retrying is safe)."""
+    u = make_url(url)
+    if u.get_backend_name() != "duckdb" or not u.database or u.database == ":memory:":
+        return run_readonly(url, query, max_rows=max_rows, timeout_s=timeout_s)
+
+    def once() -> pd.DataFrame:
+        try:
+            with db.gate(u.database).console(wait_s, "the database"):
+                return run_readonly(url, query, max_rows=max_rows, timeout_s=timeout_s)
+        except Exception as e:
+            if "configuration has been locked" in str(e):
+                raise db.Transient(str(e)) from e
+            raise
+
+    return db.wait_out_lock(once, wait_s, "the database")

@@ -1,30 +1,85 @@
-"""The one place that builds SQL engines, migrates schemas and moves bulk rows.
+"""The one place that builds SQL engines and connections.
 
-Per-example data arrives as Arrow tables and goes in with one statement per table inside the caller's
-transaction (DuckDB scans the Arrow table directly), so a stage's rows and its status commit together.
+- make_engine: what jobs, the analysis and the CLI use (read-write, or read-only for reports);
+- reader_engine: the dashboard's pages (read-only, external access off, gated around the console);
+- duckdb_connect: a raw read-only DuckDB connection (the console's, with its configuration locked).
+
+Every DuckDB path waits out another process's lock on the file through locking.wait_out_lock. The
+migration and bulk-ingest functions are re-exported here so callers need one import.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
-import pyarrow as pa
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+from kdplatform.store.errors import DatabaseError, DatabaseUnavailable
+from kdplatform.store.ingest import bulk_insert, delete_rows
+from kdplatform.store.locking import Transient, gate, is_transient, wait_out_lock
+from kdplatform.store.migrate import (
+    MIGRATION_LOCK,
+    MIGRATIONS,
+    check_known,
+    current_revision,
+    downgrade,
+    head_revision,
+    revision_of,
+    upgrade,
+)
 
+__all__ = [
+    "DUCKDB_CONFIG",
+    "LOCK_WAIT_S",
+    "MIGRATIONS",
+    "MIGRATION_LOCK",
+    "RUN_HINT",
+    "DatabaseError",
+    "DatabaseUnavailable",
+    "Transient",
+    "bulk_insert",
+    "current_revision",
+    "default_url",
+    "delete_rows",
+    "downgrade",
+    "duckdb_connect",
+    "gate",
+    "head_revision",
+    "is_duckdb",
+    "is_transient",
+    "make_engine",
+    "preflight",
+    "reader_engine",
+    "table_names",
+    "upgrade",
+    "wait_out_lock",
+]
 
-class DatabaseError(Exception):
-    """A database that cannot be used; the message says which URL and what to do."""
+# Readers open DuckDB with one configuration: a process may hold a file under a single configuration, so
+# the dashboard's pages and its console must agree or each would lock the other out.
+DUCKDB_CONFIG = {
+    "enable_external_access": False,
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+}
+LOCK_WAIT_S = float(os.environ.get("KDP_DB_WAIT_S", "120"))
+"""How long a job's connection waits for a reader to let go of the file."""
+RUN_HINT = "run a job first: `make demo` (the quickstart) or `kdplatform run jobs/smoke.yaml`"
 
 
 def default_url(workdir: Path) -> str:
     return f"duckdb:///{Path(workdir).resolve() / 'kdp.duckdb'}"
+
+
+def is_duckdb(conn_or_engine: Connection | Engine) -> bool:
+    return conn_or_engine.dialect.name == "duckdb"
+
+
+def table_names(engine: Engine) -> list[str]:
+    return inspect(engine).get_table_names()
 
 
 def make_engine(url: str, *, read_only: bool = False) -> Engine:
@@ -64,85 +119,100 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     except Exception as e:
         raise DatabaseError(f"cannot open database {url!r}: {e}") from None
     if u.get_backend_name() == "duckdb":
-        event.listen(engine, "do_connect", _wait_for_file_lock)
+        event.listen(engine, "do_connect", _connect_waiting)
     return engine
 
 
-MIGRATION_LOCK = 0x6B6470  # "kdp": the advisory lock id held while migrating a PostgreSQL database
-LOCK_WAIT_S = float(os.environ.get("KDP_DB_WAIT_S", "120"))
-
-
-def _wait_for_file_lock(dialect, conn_rec, cargs, cparams):
+def _connect_waiting(dialect, conn_rec, cargs, cparams):
     """Open a DuckDB file, waiting while another process (a reader such as the dashboard) holds its lock:
     a writer must not die because someone looked at its results."""
+    return wait_out_lock(lambda: dialect.connect(*cargs, **cparams), LOCK_WAIT_S)
+
+
+def duckdb_connect(
+    path: str | Path, *, wait_s: float = 20.0, what: str | None = None, lock_configuration: bool = False
+):
+    """A raw DuckDB connection to the file at `path`: read-only, external access off (DUCKDB_CONFIG),
+    waiting up to `wait_s` for a job's write lock (see locking.wait_out_lock for `what`).
+
+    With `lock_configuration` nothing run on it can change a setting again (the console's second fence);
+    the file's instance is shared within a process, so it is locked once, not again."""
     import duckdb
 
-    deadline, delay = time.monotonic() + LOCK_WAIT_S, 0.05
-    while True:
+    def once():
+        conn = duckdb.connect(str(path), read_only=True, config=dict(DUCKDB_CONFIG))
         try:
-            return dialect.connect(*cargs, **cparams)
-        except duckdb.IOException as e:
-            if "lock" not in str(e).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(2 * delay, 1.0)
+            if (
+                lock_configuration
+                and not conn.execute("SELECT current_setting('lock_configuration')").fetchone()[0]
+            ):
+                conn.execute("SET lock_configuration = true")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    return wait_out_lock(once, wait_s, what)
 
 
-def is_duckdb(conn_or_engine: Connection | Engine) -> bool:
-    return conn_or_engine.dialect.name == "duckdb"
+def reader_engine(url: str, *, wait_s: float = 20.0) -> Engine:
+    """A read-only engine over `url` for the dashboard's pages, whose connections are short-lived (NullPool).
 
-
-def _alembic_config(connection: Connection):
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.attributes["connection"] = connection
-    return cfg
-
-
-def head_revision() -> str:
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    return ScriptDirectory.from_config(cfg).get_current_head()
-
-
-def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        return _current(conn)
-
-
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision`; refuses a database made by newer code than this."""
-    from alembic import command
-    from alembic.script import ScriptDirectory
-
+    On DuckDB each connection is a duckdb_connect (read-only, external access off) that waits up to `wait_s`
+    while a job holds the write lock, then raises DatabaseUnavailable; a missing file raises it at once;
+    connections are ordered around the console's by the process's gate. Other backends get
+    make_engine(url, read_only=True).
+    """
     try:
-        with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # Jobs starting together on a fresh team database would race to create the schema.
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
-            cfg = _alembic_config(conn)
-            current = _current(conn)
-            known = {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}
-            if current is not None and current not in known:
-                raise DatabaseError(
-                    f"database {engine.url} is at schema revision {current}, which this version of "
-                    "kdplatform does not know (it was written by newer code); upgrade kdplatform"
-                )
-            command.upgrade(cfg, revision)
-    except SQLAlchemyError as e:
-        raise DatabaseError(f"cannot migrate database {engine.url}: {e}") from None
+        u = make_url(url)
+    except Exception as e:
+        raise DatabaseUnavailable(
+            f"{url!r} is not a database URL (e.g. duckdb:///runs/x/kdp.duckdb): {e}"
+        ) from None
+    if u.get_backend_name() != "duckdb":
+        try:
+            return make_engine(url, read_only=True)
+        except DatabaseError as e:
+            raise DatabaseUnavailable(str(e)) from None
+    if not u.database or u.database == ":memory:":
+        raise DatabaseUnavailable("the dashboard needs a database file, not an in-memory database")
+    path = Path(u.database)
+    if not path.exists():
+        raise DatabaseUnavailable(f"no database at {path}: {RUN_HINT}")
+    page_gate, what = gate(path), f"database {path}"
+
+    def creator():
+        page_gate.page_open(wait_s, what)
+        try:
+            conn = duckdb_connect(path, wait_s=wait_s, what=what)
+        except BaseException:
+            page_gate.page_close()
+            raise
+        return _page_connection(conn, page_gate)
+
+    return create_engine(u, creator=creator, poolclass=NullPool)
+
+
+def _page_connection(conn, page_gate):
+    """duckdb-sqlalchemy's connection wrapper that tells the gate when it closes."""
+    from duckdb_sqlalchemy import ConnectionWrapper
+
+    class PageConnection(ConnectionWrapper):
+        _released = False
+
+        def close(self) -> None:
+            try:
+                conn.close()
+            finally:
+                if not self._released:
+                    self._released = True
+                    page_gate.page_close()
+
+    return PageConnection(conn)
 
 
 def preflight(url: str) -> None:
     """Check, without writing, that `url` can be opened and is not ahead of this code's schema."""
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
     u = make_url(url) if "://" in url else None
     if u is None:
         raise DatabaseError(
@@ -158,66 +228,9 @@ def preflight(url: str) -> None:
     engine = make_engine(url, read_only=True)
     try:
         with engine.connect() as conn:
-            current = _current(conn)
+            current = revision_of(conn)
     except Exception as e:
         raise DatabaseError(f"cannot open database {url!r}: {e}") from None
     finally:
         engine.dispose()
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    known = {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}
-    if current is not None and current not in known:
-        raise DatabaseError(
-            f"database {url} is at schema revision {current}, which this version of kdplatform does not "
-            "know (it was written by newer code); upgrade kdplatform"
-        )
-
-
-def downgrade(engine: Engine, revision: str) -> None:
-    from alembic import command
-
-    with engine.begin() as conn:
-        command.downgrade(_alembic_config(conn), revision)
-
-
-def _current(conn: Connection) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    return MigrationContext.configure(conn).get_current_revision()
-
-
-def table_names(engine: Engine) -> list[str]:
-    return inspect(engine).get_table_names()
-
-
-def bulk_insert(conn: Connection, table: str, rows: pa.Table) -> int:
-    """Insert an Arrow table's rows into `table` (columns matched by name) in the caller's transaction.
-
-    DuckDB scans the Arrow table in place; PostgreSQL (psycopg 3) gets COPY in batches; others INSERT.
-    """
-    if rows.num_rows == 0:
-        return 0
-    if is_duckdb(conn):
-        raw = conn.connection.driver_connection
-        name = f"_kdp_bulk_{id(rows)}"
-        raw.register(name, rows)
-        try:
-            cols = ", ".join(f'"{c}"' for c in rows.column_names)
-            conn.exec_driver_sql(f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM {name}')
-        finally:
-            raw.unregister(name)
-    elif conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        from kdplatform.store.postgres import copy_arrow
-
-        copy_arrow(conn, table, rows)
-    else:
-        from sqlalchemy import MetaData, Table
-
-        tbl = Table(table, MetaData(), autoload_with=conn)
-        conn.execute(tbl.insert(), rows.to_pylist())
-    return rows.num_rows
-
-
-def delete_rows(conn: Connection, table: str, **where: int) -> None:
-    cond = " AND ".join(f"{k} = :{k}" for k in where)
-    conn.execute(text(f'DELETE FROM "{table}" WHERE {cond}'), where)
+    check_known(current, url)

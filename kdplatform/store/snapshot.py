@@ -1,22 +1,28 @@
 """A job's database content without ids or timestamps: two runs of one job compare equal iff they hold
-the same rows. The crash tests (tests/integration/test_kill_resume.py, bench/soak.py) use it."""
+the same rows. The crash tests (tests/integration/test_kill_resume.py, bench/soak.py) use it.
+
+The tables compared are the job's runs, every table a run owns (schema.RUN_OWNED_TABLES) and the examples;
+ids of runs become their stage keys, other ids, paths and timestamps are left out.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import Engine, text
 
-QUERIES = {
+from kdplatform.store.schema import RUN_OWNED_TABLES, Base
+
+COMPARED = {
+    "checkpoints": ("epoch", "is_final", "val_loss"),
+    "run_inputs": ("kind", "input_run_id"),
+    "scan_results": ("run_id", "example_id", "memorized", "match_len", "suffix_logprob", "ppl"),
+    "example_kld": ("run_id", "reference_run_id", "example_id", "kld"),
+    "greedy_continuations": ("run_id", "example_id", "tokens"),
+}
+"""The columns compared per run-owned table; a table not named here is compared on all its columns
+except ids (other than example_id and run references), paths and timestamps."""
+SKIPPED = {"id", "path", "created_at", "started_at", "finished_at", "seconds", "mlflow_run_id"}
+OTHER = {
     "runs": "SELECT stage_key, kind, role, status, config_hash FROM runs WHERE job_id = :j",
-    "checkpoints": "SELECT r.stage_key, c.epoch, c.is_final, c.val_loss FROM checkpoints c "
-    "JOIN runs r ON r.id = c.run_id WHERE r.job_id = :j",
-    "run_inputs": "SELECT r.stage_key, i.kind, t.stage_key FROM run_inputs i JOIN runs r ON r.id = i.run_id "
-    "LEFT JOIN runs t ON t.id = i.input_run_id WHERE r.job_id = :j",
-    "scan_results": "SELECT r.stage_key, s.example_id, s.memorized, s.match_len, s.suffix_logprob, "
-    "s.ppl FROM scan_results s JOIN runs r ON r.id = s.run_id WHERE r.job_id = :j",
-    "example_kld": "SELECT r.stage_key, k.example_id, k.kld FROM example_kld k "
-    "JOIN runs r ON r.id = k.run_id WHERE r.job_id = :j",
-    "greedy_continuations": "SELECT r.stage_key, g.example_id, g.tokens FROM greedy_continuations g "
-    "JOIN runs r ON r.id = g.run_id WHERE r.job_id = :j",
     "examples": "SELECT d.name, e.split, e.example_id, e.text FROM examples e JOIN datasets d "
     "ON d.id = e.dataset_id",
 }
@@ -29,6 +35,33 @@ KEYS = {
         ("runs", "job_id, stage_key"),
     ]
 }
+
+
+def _is_run(column: str) -> bool:
+    return column.endswith("run_id")
+
+
+def _columns(table: str, owner: str) -> tuple[str, ...]:
+    if table in COMPARED:
+        return COMPARED[table]
+    cols = [c.name for c in Base.metadata.tables[table].columns if c.name != owner and c.name not in SKIPPED]
+    return tuple(c for c in cols if not c.endswith("_id") or c == "example_id" or _is_run(c))
+
+
+def owned_query(table: str, owner: str) -> str:
+    """The rows of a run-owned table for the job `:j`: the owner's stage key, then the compared columns
+    with every run reference as that run's stage key."""
+    select, joins = ["o.stage_key"], [f'JOIN runs o ON o.id = x."{owner}"']
+    for i, c in enumerate(_columns(table, owner)):
+        if _is_run(c):
+            select.append(f"r{i}.stage_key")
+            joins.append(f'LEFT JOIN runs r{i} ON r{i}.id = x."{c}"')
+        else:
+            select.append(f'x."{c}"')
+    return f"SELECT {', '.join(select)} FROM {table} x {' '.join(joins)} WHERE o.job_id = :j"
+
+
+QUERIES = {**{t: owned_query(t, owner) for t, owner in RUN_OWNED_TABLES.items()}, **OTHER}
 
 
 def _round(v):

@@ -173,16 +173,16 @@ def test_bulk_insert_joins_the_callers_transaction(db_url):
 
 
 def test_postgres_ingest_goes_through_copy(pg_url, monkeypatch):
-    from kdplatform.store import postgres
+    from kdplatform.store import ingest
 
     calls = []
-    real = postgres.copy_arrow
+    real = ingest.copy_arrow
 
-    def spy(conn, table, rows, batch_rows=postgres.BATCH_ROWS):
+    def spy(conn, table, rows, batch_rows=ingest.BATCH_ROWS):
         calls.append((table, rows.num_rows))
         return real(conn, table, rows, batch_rows=7)  # many batches in one COPY
 
-    monkeypatch.setattr(postgres, "copy_arrow", spy)
+    monkeypatch.setattr(ingest, "copy_arrow", spy)
     engine = db.make_engine(pg_url)
     db.upgrade(engine)
     build_study(engine, n=30)

@@ -1,0 +1,129 @@
+"""Bulk rows in and out as Arrow, inside the caller's transaction.
+
+Per-example data arrives as Arrow tables and goes in with one statement per table (DuckDB scans the Arrow
+table in place; PostgreSQL with psycopg 3 gets `COPY ... FROM STDIN` of CSV written by Arrow's C++ writer,
+in batches), so a stage's rows and its status commit together. Rows come out the same way round: DuckDB
+hands Arrow over directly, PostgreSQL answers `COPY (query) TO STDOUT` read back by Arrow's CSV reader with
+column types taken from the table's schema. Both keep the per-row work in C. CSV keeps NULL (an unquoted
+empty field) apart from the empty string (always quoted here).
+"""
+
+from __future__ import annotations
+
+import io
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from sqlalchemy import Connection, text
+
+BATCH_ROWS = 100_000
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _psycopg(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
+
+
+def bulk_insert(conn: Connection, table: str, rows: pa.Table) -> int:
+    """Insert an Arrow table's rows into `table` (columns matched by name) in the caller's transaction.
+
+    DuckDB scans the Arrow table in place; PostgreSQL (psycopg 3) gets COPY in batches; others INSERT.
+    """
+    if rows.num_rows == 0:
+        return 0
+    if conn.dialect.name == "duckdb":
+        raw = conn.connection.driver_connection
+        name = f"_kdp_bulk_{id(rows)}"
+        raw.register(name, rows)
+        try:
+            cols = ", ".join(f'"{c}"' for c in rows.column_names)
+            conn.exec_driver_sql(f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM {name}')
+        finally:
+            raw.unregister(name)
+    elif _psycopg(conn):
+        copy_arrow(conn, table, rows)
+    else:
+        from sqlalchemy import MetaData, Table
+
+        tbl = Table(table, MetaData(), autoload_with=conn)
+        conn.execute(tbl.insert(), rows.to_pylist())
+    return rows.num_rows
+
+
+def delete_rows(conn: Connection, table: str, **where: int) -> None:
+    cond = " AND ".join(f"{k} = :{k}" for k in where)
+    conn.execute(text(f'DELETE FROM "{table}" WHERE {cond}'), where)
+
+
+def copy_arrow(conn: Connection, table: str, rows: pa.Table, batch_rows: int = BATCH_ROWS) -> int:
+    """COPY an Arrow table's rows into `table` (columns matched by name) in the connection's transaction."""
+    raw = conn.connection.driver_connection
+    cols = ", ".join(quote_ident(c) for c in rows.column_names)
+    sql = f"COPY {quote_ident(table)} ({cols}) FROM STDIN (FORMAT csv)"
+    opts = pacsv.WriteOptions(include_header=False, quoting_style="all_valid", batch_size=batch_rows)
+    with raw.cursor() as cur, cur.copy(sql) as copy:
+        for start in range(0, rows.num_rows, batch_rows):
+            buf = io.BytesIO()
+            pacsv.write_csv(rows.slice(start, batch_rows), buf, opts)
+            copy.write(buf.getbuffer())
+    return rows.num_rows
+
+
+def arrow_type(sa_type) -> pa.DataType:
+    """The Arrow type that reads a column of this SQLAlchemy type back without loss."""
+    from sqlalchemy import types as t
+
+    if isinstance(sa_type, t.Boolean):
+        return pa.bool_()
+    if isinstance(sa_type, t.BigInteger):
+        return pa.int64()
+    if isinstance(sa_type, t.Integer):
+        return pa.int32()
+    if isinstance(sa_type, t.Float | t.Numeric):
+        return pa.float64()
+    if isinstance(sa_type, t.DateTime):
+        return pa.timestamp("us", tz="UTC") if getattr(sa_type, "timezone", False) else pa.timestamp("us")
+    if isinstance(sa_type, t.Date):
+        return pa.date32()
+    return pa.string()
+
+
+def read_arrow(conn: Connection, query: str, schema: pa.Schema) -> pa.Table:
+    """Run `query` (no bind parameters: inline trusted literals only) and return its rows as Arrow with
+    the given column names and types."""
+    if conn.dialect.name == "duckdb":
+        cur = conn.connection.driver_connection.execute(query)
+        out = cur.to_arrow_table() if hasattr(cur, "to_arrow_table") else cur.fetch_arrow_table()
+        return out.cast(schema)
+    if _psycopg(conn):
+        return copy_query_to_arrow(conn, query, schema)
+    rows = [dict(r) for r in conn.exec_driver_sql(query).mappings()]
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def copy_query_to_arrow(conn: Connection, query: str, schema: pa.Schema) -> pa.Table:
+    """PostgreSQL: `query` through COPY TO, read as Arrow with the given column names and types."""
+    raw = conn.connection.driver_connection
+    buf = io.BytesIO()
+    with raw.cursor() as cur, cur.copy(f"COPY ({query}) TO STDOUT (FORMAT csv)") as copy:
+        for chunk in copy:
+            buf.write(chunk)
+    if buf.tell() == 0:
+        return schema.empty_table()
+    buf.seek(0)
+    return pacsv.read_csv(
+        buf,
+        read_options=pacsv.ReadOptions(column_names=schema.names, block_size=1 << 24),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types=schema,
+            true_values=["t"],
+            false_values=["f"],
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    )
