@@ -18,7 +18,7 @@ from urllib.parse import quote
 from kdplatform.analysis.jobs import resolve_job
 from kdplatform.analysis.reading import Db, connect
 from kdplatform.analysis.report.figures import write_figures
-from kdplatform.analysis.report.provenance import provenance, regenerate_command
+from kdplatform.analysis.report.provenance import header, regenerate_command
 from kdplatform.analysis.report.sections import body, title
 
 
@@ -62,7 +62,7 @@ def write_report(
     job_id = resolve_job(db, job)
     command = regenerate_command(job_yaml, path, options) if job_yaml is not None else None
     figures = write_figures(db, job_id, path.parent / f"{path.stem}-figures")
-    lines = title(db, job_id) + provenance(db, job_id, command) + body(db, job_id)
+    lines = title(db, job_id) + header(db, job_id, command) + body(db, job_id)
     md = "\n".join(lines + _figure_links(figures, path.parent)).rstrip() + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(md)

@@ -43,7 +43,7 @@ def regenerate_command(job_yaml: str | Path, out: str | Path, options: Sequence[
     return f"{run} && {report}"
 
 
-def provenance(db: Db, job_id: int, command: str | None) -> list[str]:
+def header(db: Db, job_id: int, command: str | None) -> list[str]:
     """The header's Markdown lines; `command` is regenerate_command's line, or None for no such line."""
     info = job_info(db, job_id)
     out: list[str] = []
