@@ -104,8 +104,8 @@ def easy_scatter(db: Db, job_id: int, sample: int = 25_000) -> pd.DataFrame:
 
 
 def feature_sample(db: Db, job_id: int, group: Group, sample: int = 20_000) -> pd.DataFrame:
-    """Figure 7's data: the example_features rows of the group's configuration for every example it
-    memorized and for about `sample` examples it did not.
+    """Figure 7's data: the example_features rows of a student group (the view has rows for student roles
+    only) for every example it memorized and for about `sample` examples it did not.
 
     Columns: example_id, student_memorized, zlib_entropy, baseline_ppl, teacher_baseline_kld, teacher_ppl;
     attrs["step"] is the step.
@@ -141,8 +141,9 @@ def feature_sample(db: Db, job_id: int, group: Group, sample: int = 20_000) -> p
 
 
 def kld_categories(db: Db, job_id: int, group: Group) -> pd.DataFrame:
-    """Figure 17: baseline perplexity and teacher-student KLD (example_features) of the examples memorized
-    by a baseline seed and a seed of the group, by a baseline seed only, and by a student seed only.
+    """Figure 17: baseline perplexity and teacher-student KLD (example_features, a student group) of the
+    examples memorized by a baseline seed and a seed of the group, by a baseline seed only, and by a seed
+    of the group only.
 
     Columns: example_id, category, baseline_ppl, teacher_student_kld.
     """

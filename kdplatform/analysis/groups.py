@@ -64,14 +64,15 @@ def group_params(g: Group) -> dict[str, Any]:
     return {"role": g.role, "objective": g.objective, "temperature": g.temperature}
 
 
-_SCANNED_ORDER = "{role}, {p}role, {p}objective, {p}temperature, {p}seed, {p}run_id"
+def _scanned_order(p: str = "") -> str:
+    """Teacher, baseline, students; then by configuration and seed (`p`: the view's alias and a dot)."""
+    return f"{role_order(p + 'role')}, {p}role, {p}objective, {p}temperature, {p}seed, {p}run_id"
 
 
 def scanned_runs(db: Db, job_id: int) -> pd.DataFrame:
     """The job's scanned models (the scanned_runs view): run id, scanned dataset, role, seed, objective,
     temperature, model, examples and memorized counts; teacher first, then baseline and students."""
-    order = _SCANNED_ORDER.format(role=ROLE_ORDER, p="")
-    return read(db, f"SELECT * FROM scanned_runs WHERE job_id = :j ORDER BY {order}", j=job_id)
+    return read(db, f"SELECT * FROM scanned_runs WHERE job_id = :j ORDER BY {_scanned_order()}", j=job_id)
 
 
 def scanned(db: Db, job_id: int | None = None) -> pd.DataFrame:
@@ -82,7 +83,6 @@ def scanned(db: Db, job_id: int | None = None) -> pd.DataFrame:
     """
     where = "WHERE s.job_id = :j" if job_id is not None else ""
     params = {"j": job_id} if job_id is not None else {}
-    order = _SCANNED_ORDER.format(role=role_order("s.role"), p="s.")
     return read(
         db,
         f"""
@@ -90,7 +90,7 @@ def scanned(db: Db, job_id: int | None = None) -> pd.DataFrame:
                s.model_family, s.model_name, s.examples, s.memorized
         FROM scanned_runs s JOIN jobs j ON j.id = s.job_id
         {where}
-        ORDER BY s.job_id, {order}
+        ORDER BY s.job_id, {_scanned_order("s.")}
         """,
         **params,
     )

@@ -2,7 +2,7 @@
 
 `mechanism_points` gives Figure 8's data: suffix log-probability and mean suffix entropy of each model on
 (1) the examples the teacher and a baseline seed memorized but no student seed did, and (2) the examples
-a student seed memorized; values are averaged over the seeds of a role.
+a student seed memorized; values are averaged over the seeds of a role. `mechanism_means` summarises it.
 
 `feature_auc` is the membership-inference view of A.5: how well one feature separates D_s (memorized by
 the student group, any seed) from D_b (memorized by a baseline seed but by no student seed). `auc` treats

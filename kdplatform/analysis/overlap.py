@@ -20,6 +20,7 @@ from kdplatform.analysis.groups import (
     group_params,
     role_runs,
     scanned,
+    scanned_runs,
     student_group,
 )
 from kdplatform.analysis.reading import Db, RunSet, read
@@ -68,9 +69,9 @@ def overlap_counts(db: Db, job_id: int) -> pd.DataFrame:
 def overlap_matrix(db: Db, job_id: int, value: str = "n_both") -> pd.DataFrame:
     """Pairwise overlap as a square matrix over the job's scanned runs: `n_both` (|A ∩ B|, the diagonal
     |A|) or `jaccard` (|A ∩ B| / |A ∪ B|, NaN when both are empty). Labels `role (config) s<seed> (#id)`."""
-    runs_ = scanned(db, job_id)
+    runs_ = scanned_runs(db, job_id)
     labels = {
-        int(r.run_id): f"{r.role}{_config(r.objective, r.temperature)} s{r.seed} (#{r.run_id})"
+        int(r.run_id): f"{r.role}{_config_suffix(r.objective, r.temperature)} s{r.seed} (#{r.run_id})"
         for r in runs_.itertuples()
     }
     dataset = {int(r.run_id): int(r.dataset_id) for r in runs_.itertuples()}
@@ -105,7 +106,7 @@ def run_sets(db: Db, job_id: int | None = None) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     groups: dict[tuple, list] = {}
     for r in df.itertuples():
-        cfg = _config(r.objective, r.temperature)
+        cfg = _config_suffix(r.objective, r.temperature)
         prefix = f"{r.job}: " if job_id is None else ""
         rows.append(
             {
@@ -135,7 +136,7 @@ def run_sets(db: Db, job_id: int | None = None) -> pd.DataFrame:
     return out.sort_values(["job", "pooled"], ascending=[True, False], kind="stable").reset_index(drop=True)
 
 
-def _config(objective: object, temperature: object) -> str:
+def _config_suffix(objective: object, temperature: object) -> str:
     """` (forward_kl, T=2)` after a role, or nothing for a run without a distillation configuration."""
     parts = config_parts(objective, temperature)
     return f" ({', '.join(parts)})" if parts else ""
