@@ -3,7 +3,7 @@ and the messages shown when there is nothing to draw yet.
 
 Pages call `load("name", *args)`: the named library function (see CALLS) runs on a read-only engine and
 its result is cached for TTL seconds, so reruns and other users' views do not hit the database again; a
-job that is writing makes the call wait (kdplatform.analysis.browse.engine) and, past the wait, the page
+job that is writing makes the call wait (kdplatform.analysis.reading.engine) and, past the wait, the page
 says so instead of failing.
 """
 
@@ -18,41 +18,56 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from kdplatform.analysis import browse, compare, filtering, mia, queries
-from kdplatform.analysis.browse import DatabaseUnavailable
+from kdplatform.analysis import (
+    browser,
+    classifier_results,
+    compare,
+    features,
+    filtering,
+    groups,
+    jobs,
+    lineage,
+    mia,
+    overlap,
+    rates,
+    reading,
+)
+from kdplatform.analysis.groups import Group
+from kdplatform.analysis.reading import DatabaseUnavailable
+from kdplatform.store.schema import Role
 
 DEFAULT_DB = "duckdb:///runs/quickstart/kdp.duckdb"
 TTL = 30
-RUN_HINT = browse.RUN_HINT
+RUN_HINT = reading.RUN_HINT
 
 CALLS: dict[str, Callable[..., Any]] = {
-    "jobs": browse.jobs,
-    "schema_ready": browse.schema_ready,
-    "runs": browse.runs,
-    "lineage": browse.lineage,
-    "datasets": browse.datasets,
-    "checkpoints": browse.checkpoints,
-    "run_sets": browse.run_sets,
-    "overlap_matrix": browse.overlap_matrix,
-    "easy_scatter": browse.easy_scatter,
-    "feature_sample": browse.feature_sample,
-    "classifier_run": browse.classifier_run,
-    "risk_counts": browse.risk_counts,
-    "kld_categories": browse.kld_categories,
-    "search_examples": browse.search_examples,
-    "example_detail": browse.example_detail,
-    "scanned_runs": queries.scanned_runs,
-    "scanned": browse.scanned,
-    "rates": queries.rates,
-    "rate_summary": queries.rate_summary,
-    "overlap": queries.overlap,
-    "venn3": queries.venn3,
-    "job_venn": queries.job_venn,
-    "inheritance": queries.inheritance,
-    "consistency_matrix": queries.consistency_matrix,
-    "groups": queries.groups,
-    "student_group": queries.student_group,
-    "classifier_summary": queries.classifier_summary,
+    "jobs": jobs.jobs,
+    "schema_ready": jobs.schema_ready,
+    "runs": jobs.runs,
+    "lineage": lineage.lineage,
+    "datasets": lineage.datasets,
+    "checkpoints": lineage.checkpoints,
+    "run_sets": overlap.run_sets,
+    "overlap_matrix": overlap.overlap_matrix,
+    "easy_scatter": features.easy_scatter,
+    "feature_sample": features.feature_sample,
+    "classifier_run": classifier_results.classifier_run,
+    "risk_counts": classifier_results.risk_counts,
+    "kld_categories": features.kld_categories,
+    "search_examples": browser.search_examples,
+    "example_detail": browser.example_detail,
+    "scanned_runs": groups.scanned_runs,
+    "scanned": groups.scanned,
+    "rates": rates.rates,
+    "rate_summary": rates.rate_summary,
+    "overlap": overlap.overlap,
+    "venn3": overlap.venn3,
+    "job_venn": overlap.job_venn,
+    "inheritance": overlap.inheritance,
+    "consistency_matrix": overlap.consistency_matrix,
+    "groups": groups.groups,
+    "student_group": groups.student_group,
+    "classifier_summary": classifier_results.classifier_summary,
     "soft_vs_hard": compare.soft_vs_hard,
     "cross_ppl": compare.cross_ppl,
     "zlib_correlation": compare.zlib_correlation,
@@ -81,7 +96,7 @@ def mlflow_ui() -> str:
 @st.cache_resource(show_spinner=False)
 def _engine(url: str):
     # How long a page waits for a writing job before it says the database is busy.
-    return browse.engine(url, wait_s=float(os.environ.get("KDP_DB_WAIT_S", "20")))
+    return reading.engine(url, wait_s=float(os.environ.get("KDP_DB_WAIT_S", "20")))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=512)
@@ -172,17 +187,15 @@ def require_scans(job_id: int, name: str) -> pd.DataFrame:
     return runs
 
 
-def group_label(g: queries.Group | None) -> str:
+def group_label(g: Group | None) -> str:
     return "—" if g is None else g.label
 
 
-def pick_group(
-    job_id: int, label: str, *, key: str, default: queries.Group | None = None
-) -> queries.Group | None:
+def pick_group(job_id: int, label: str, *, key: str, default: Group | None = None) -> Group | None:
     """A select box over the job's student groups (every student role × objective × temperature)."""
     runs = load("scanned_runs", job_id)
-    roles = [r for r in dict.fromkeys(runs["role"]) if isinstance(r, str) and r.startswith("student")]
-    options: list[queries.Group] = [g for r in roles for g in load("groups", job_id, r)]
+    roles = [r for r in dict.fromkeys(runs["role"]) if isinstance(r, str) and r.startswith(Role.STUDENT)]
+    options: list[Group] = [g for r in roles for g in load("groups", job_id, r)]
     if not options:
         return None
     index = next((i for i, g in enumerate(options) if default is not None and g == default), 0)

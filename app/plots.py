@@ -10,11 +10,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from kdplatform.analysis.figures import draw_venn3  # noqa: E402
+from kdplatform.analysis.report.figures import draw_venn3  # noqa: E402
 
 
 def venn3(counts: pd.DataFrame, labels: tuple[str, str, str]):
-    """A three-circle Venn diagram of queries.venn3's seven region counts (figures.draw_venn3)."""
+    """A three-circle Venn diagram of overlap.venn3's seven region counts (figures.draw_venn3)."""
     n = dict(zip(counts["region"], counts["count"].astype(int), strict=True))
     fig, ax = plt.subplots(figsize=(5.2, 4.6))
     draw_venn3(ax, n, labels)

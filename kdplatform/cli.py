@@ -151,7 +151,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_venn3(args) -> int:
-    from kdplatform.analysis.queries import venn3
+    from kdplatform.analysis.overlap import venn3
 
     def ids(arg: str) -> list[int]:
         try:

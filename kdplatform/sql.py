@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from kdplatform.store import db
+from kdplatform.store import views as sql_views
 
 FORBIDDEN_WORDS = {
     "insert",
@@ -210,3 +211,35 @@ def console(
             raise
 
     return db.wait_out_lock(once, wait_s, "the database")
+
+
+# ------------------------------------------------------------------------- what the console documents
+# The documented surface: each view with the summary of its file's header, then the tables.
+SURFACE: dict[str, str] = {v.name: v.summary for v in sql_views.load()} | {
+    "jobs": "one row per job (name, spec JSON, workdir, MLflow run)",
+    "runs": "one row per stage: kind, role, seed, temperature, objective, status, timings, MLflow run",
+    "run_inputs": "lineage edges: dataset, teacher, model, reference",
+    "datasets": "tokenized datasets: tokenizer, lengths, sizes, parent",
+    "models": "model name, family, parameters",
+    "checkpoints": "per epoch: train_loss, val_loss, val_ppl, is_final",
+    "examples": "per example: text, prefix_text, suffix_text, zlib_entropy, zlib_bits_per_token",
+    "scan_results": "per (trained run, example): memorized, match_len, suffix_logprob, suffix_entropy, ppl",
+    "example_kld": "per (run, reference run, example): mean suffix KL(reference || model)",
+    "greedy_continuations": "greedy suffix tokens and text of (near-)memorized examples",
+    "classifier_trials": "test metrics of each classifier trial",
+    "classifier_coefficients": "standardized coefficient of each feature in each trial",
+    "example_risk": "risk score and prediction per example of a classifier run",
+}
+
+EXAMPLE_QUERIES: dict[str, str] = {
+    "Memorization rate per run (Table 2)": "SELECT job_id, run_id, role, seed, temperature, objective,\n"
+    "       examples, memorized, ROUND(rate_pct, 4) AS rate_pct\n"
+    "FROM memorization_rates\nORDER BY job_id, run_id",
+    "Pairwise overlap": "SELECT run_a, role_a, run_b, role_b, n_both, ROUND(jaccard, 3) AS jaccard\n"
+    "FROM run_overlap\nORDER BY run_a, run_b",
+    "Inherited examples": "SELECT student_run_id, student_seed, n_inherited, n_teacher_not_baseline,\n"
+    "       ROUND(share_of_teacher_not_baseline, 4) AS share\nFROM inheritance",
+    "Most memorized examples": "SELECT e.example_id, COUNT(*) AS models, MIN(e.text) AS text\n"
+    "FROM memorized_examples m JOIN examples e USING (dataset_id, example_id)\n"
+    "GROUP BY e.example_id ORDER BY models DESC, e.example_id LIMIT 20",
+}

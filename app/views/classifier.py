@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from kdplatform.analysis import browse
+from kdplatform.analysis.classifier_results import roc_curve, summary_table
 
 st.title("Classifier")
 job_id, name = common.job()
@@ -92,11 +92,13 @@ def classifier_results(cl: dict | None) -> None:
     c = st.columns(2)
     c[0].markdown(f"**Test metrics** (classifier run #{cl['run_id']})")
     c[0].dataframe(
-        browse.summary_table(summary, "metric"), hide_index=True, column_config={"mean": None, "std": None}
+        summary_table(summary, "metric"),
+        hide_index=True,
+        column_config={"mean": None, "std": None},
     )
     c[1].markdown("**Standardized coefficients**")
     c[1].dataframe(
-        browse.summary_table(summary, "coefficient"),
+        summary_table(summary, "coefficient"),
         hide_index=True,
         column_config={"mean": None, "std": None},
     )
@@ -106,7 +108,7 @@ def classifier_results(cl: dict | None) -> None:
         return
 
     counts = common.load("risk_counts", cl["run_id"], labelled)
-    roc, auc = browse.roc_curve(counts)
+    roc, auc = roc_curve(counts)
     c = st.columns(2)
     c[0].markdown(f"**ROC of the stored risk scores** (AUC {auc:.3f})" if auc == auc else "**ROC**")
     if roc.empty:

@@ -11,8 +11,8 @@ import common
 import pandas as pd
 import streamlit as st
 
-from kdplatform.analysis import browse
-from kdplatform.sql import QueryRefused
+from kdplatform.sql import EXAMPLE_QUERIES, SURFACE, QueryRefused, console
+from kdplatform.store.errors import DatabaseUnavailable
 
 MAX_ROWS = 10_000
 TIMEOUT_S = 30.0
@@ -23,13 +23,13 @@ if not common.database_ready():
 
 
 def _use_example() -> None:
-    st.session_state["console_sql"] = browse.EXAMPLE_QUERIES[st.session_state["console_example"]]
+    st.session_state["console_sql"] = EXAMPLE_QUERIES[st.session_state["console_example"]]
 
 
 if "console_sql" not in st.session_state:
-    st.session_state["console_sql"] = next(iter(browse.EXAMPLE_QUERIES.values()))
+    st.session_state["console_sql"] = next(iter(EXAMPLE_QUERIES.values()))
 st.selectbox(
-    "Start from an example", list(browse.EXAMPLE_QUERIES), key="console_example", on_change=_use_example
+    "Start from an example", list(EXAMPLE_QUERIES), key="console_example", on_change=_use_example
 )
 with st.form("console"):
     query = st.text_area("Query (one SELECT or WITH statement)", key="console_sql", height=160)
@@ -38,7 +38,7 @@ with st.form("console"):
 
 if run:
     try:
-        df = browse.console(common.database_url(), query, max_rows=int(max_rows), timeout_s=TIMEOUT_S)
+        df = console(common.database_url(), query, max_rows=int(max_rows), timeout_s=TIMEOUT_S)
         st.session_state["console_result"] = {
             "query": query,
             "df": df,
@@ -48,7 +48,7 @@ if run:
     except QueryRefused as e:
         st.session_state["console_error"] = str(e)
         st.session_state.pop("console_result", None)
-    except browse.DatabaseUnavailable as e:
+    except DatabaseUnavailable as e:
         st.session_state["console_error"] = str(e)
         st.session_state.pop("console_result", None)
 
@@ -69,7 +69,7 @@ elif res := st.session_state.get("console_result"):
 
 with st.expander("Documented views and tables"):
     st.dataframe(
-        pd.DataFrame({"name": list(browse.SURFACE), "what it holds": list(browse.SURFACE.values())}),
+        pd.DataFrame({"name": list(SURFACE), "what it holds": list(SURFACE.values())}),
         hide_index=True,
     )
     st.caption(

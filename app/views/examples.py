@@ -7,7 +7,7 @@ import common
 import streamlit as st
 from common import esc
 
-from kdplatform.analysis import browse
+from kdplatform.analysis import browser
 
 st.title("Example browser")
 job_id, name = common.job()
@@ -88,14 +88,14 @@ st.dataframe(
 )
 
 st.markdown("**Greedy continuations**")
-decode = browse.token_decoder(ex.get("path"))
-truth = browse.true_tokens(ex.get("path"), int(ex["example_id"])) if decode is not None else None
+decode = browser.token_decoder(ex.get("path"))
+truth = browser.true_tokens(ex.get("path"), int(ex["example_id"])) if decode is not None else None
 suffix_len = int(ex["seq_len"]) - int(ex["prefix_len"])
 for m in models.itertuples():
     head = f"**{esc(m.role)}** s{m.seed} (#{m.run_id}) · match {m.match_len}/{suffix_len}" + (
         " · memorized" if m.memorized else ""
     )
-    parts = browse.continuation_parts(ex, m.greedy_tokens, m.greedy_text, int(m.match_len), decode, truth)
+    parts = browser.continuation_parts(ex, m.greedy_tokens, m.greedy_text, int(m.match_len), decode, truth)
     if parts is None:
         st.markdown(head + " · no continuation stored (the scan keeps those with long matches)")
         continue

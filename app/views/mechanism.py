@@ -9,7 +9,8 @@ import common
 import plots
 import streamlit as st
 
-from kdplatform.analysis import browse
+from kdplatform.analysis import mia
+from kdplatform.store.schema import Role
 
 st.title("Mechanism")
 job_id, name = common.job()
@@ -42,7 +43,8 @@ else:
             color=alt.Color(
                 "model:N",
                 scale=alt.Scale(
-                    domain=["teacher", "baseline", "student"], range=["#2ca02c", "#d62728", "#1f77b4"]
+                    domain=[Role.TEACHER, Role.BASELINE, Role.STUDENT],
+                    range=["#2ca02c", "#d62728", "#1f77b4"],
                 ),
             ),
             tooltip=["example_id", "model", "suffix_logprob", "suffix_entropy"],
@@ -51,7 +53,7 @@ else:
         .facet(column=alt.Column("subset:N", title=None)),
     )
     st.dataframe(
-        browse.mechanism_means(points),
+        mia.mechanism_means(points),
         hide_index=True,
         column_config={
             c: st.column_config.NumberColumn(format="%.3f")

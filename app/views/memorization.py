@@ -8,6 +8,8 @@ import common
 import pandas as pd
 import streamlit as st
 
+from kdplatform.store.schema import Role
+
 st.title("Memorization")
 job_id, name = common.job()
 common.require_scans(job_id, name)
@@ -46,8 +48,8 @@ st.dataframe(
 )
 
 st.subheader("Temperature sweep (Figure 2)")
-students = summary[(summary["role"] == "student") & summary["temperature"].notna()]
-baseline = summary[summary["role"] == "baseline"]
+students = summary[(summary["role"] == Role.STUDENT) & summary["temperature"].notna()]
+baseline = summary[summary["role"] == Role.BASELINE]
 if students["temperature"].nunique() < 2:
     temps = ", ".join(f"{t:g}" for t in students["temperature"].dropna().unique()) or "none"
     st.info(
@@ -99,10 +101,10 @@ if sh is None:
         "baseline: add `hard_student:` to the job's yaml (jobs/smoke.yaml has one) and run it."
     )
 else:
-    base = summary[summary["role"] == "baseline"]
+    base = summary[summary["role"] == Role.BASELINE]
     picked = []
     for label, role, g in (
-        ("baseline", "baseline", None),
+        ("baseline", Role.BASELINE, None),
         ("soft student", sh.soft.role, sh.soft),
         ("hard student", sh.hard.role, sh.hard),
     ):

@@ -7,7 +7,7 @@ import altair as alt
 import common
 import streamlit as st
 
-from kdplatform.analysis import browse
+from kdplatform.analysis import lineage
 
 st.title("Runs and lineage")
 if not common.database_ready():
@@ -56,7 +56,7 @@ st.subheader("Lineage")
 scans = st.toggle("Show scan runs", value=False)
 edges = common.load("lineage", job_id)
 data = common.load("datasets", job_id)
-st.graphviz_chart(browse.lineage_dot(runs, edges, data, scans=scans))
+st.graphviz_chart(lineage.lineage_dot(runs, edges, data, scans=scans))
 st.caption(
     "Boxes are datasets, ellipses runs (green teacher, red baseline, blue students, purple hard-KD student); "
     "dashed runs are not done. Edges are the run_inputs table."

@@ -89,7 +89,7 @@ def _metrics(y: np.ndarray, pred: np.ndarray, proba: np.ndarray) -> dict[str, fl
 
 
 def run_classifier(df: pd.DataFrame, config: ClassifierConfig | None = None) -> ClassifierResult:
-    """Run the trials and score every example of `df` (a `queries.features` frame, or any frame with
+    """Run the trials and score every example of `df` (a `features.features` frame, or any frame with
     example_id, the feature columns and a boolean label column)."""
     # Hundreds of tiny fits: BLAS threads only contend with each other (10x slower on a busy machine).
     with threadpool_limits(limits=1):

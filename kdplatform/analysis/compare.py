@@ -2,7 +2,7 @@
 model families on one corpus (section 3.2.1).
 
 Soft vs hard pools seeds per role, as the paper's Figures 10 and 11 do: `soft` is the student group
-(queries.student_group), `hard` the `student_hard` runs. Difficult examples are those the hard student
+(groups.student_group), `hard` the `student_hard` runs. Difficult examples are those the hard student
 memorized and neither the soft student nor any baseline seed did (Figure 10's hard-only region).
 
 Cross-family comparisons match examples on example_id alone: one corpus tokenized by two tokenizers keeps
@@ -17,8 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kdplatform.analysis import queries
-from kdplatform.analysis.queries import Db, Group, RunSet
+from kdplatform.analysis.groups import Group, role_runs, student_group
+from kdplatform.analysis.overlap import memorized_ids, venn3
+from kdplatform.analysis.reading import Db, RunSet, read
+from kdplatform.store.schema import Role
 
 
 def _share(num: int, den: int) -> float:
@@ -56,15 +58,15 @@ class SoftHard:
 
 
 def soft_vs_hard(
-    db: Db, job_id: int, soft_role: str = "student", hard_role: str = "student_hard"
+    db: Db, job_id: int, soft_role: str = Role.STUDENT, hard_role: str = Role.STUDENT_HARD
 ) -> SoftHard | None:
     """None when the job lacks scanned soft or hard students, a teacher or a baseline."""
-    soft, hard = queries.student_group(db, job_id, soft_role), queries.student_group(db, job_id, hard_role)
-    teacher, baseline = queries.role_runs(db, job_id, "teacher"), queries.role_runs(db, job_id, "baseline")
+    soft, hard = student_group(db, job_id, soft_role), student_group(db, job_id, hard_role)
+    teacher, baseline = role_runs(db, job_id, Role.TEACHER), role_runs(db, job_id, Role.BASELINE)
     if soft is None or hard is None or not teacher or not baseline:
         return None
-    s, h = queries.memorized_ids(db, soft.run_ids), queries.memorized_ids(db, hard.run_ids)
-    t, b = queries.memorized_ids(db, teacher), queries.memorized_ids(db, baseline)
+    s, h = memorized_ids(db, soft.run_ids), memorized_ids(db, hard.run_ids)
+    t, b = memorized_ids(db, teacher), memorized_ids(db, baseline)
     difficult = h - s - b
     return SoftHard(
         soft=soft,
@@ -78,8 +80,8 @@ def soft_vs_hard(
         n_difficult_teacher=len(difficult & t),
         inherited_soft=len((t & s) - b),
         inherited_hard=len((t & h) - b),
-        soft_hard_baseline=queries.venn3(db, soft.run_ids, hard.run_ids, baseline),
-        teacher_baseline_hard=queries.venn3(db, teacher, baseline, hard.run_ids),
+        soft_hard_baseline=venn3(db, soft.run_ids, hard.run_ids, baseline),
+        teacher_baseline_hard=venn3(db, teacher, baseline, hard.run_ids),
     )
 
 
@@ -87,14 +89,14 @@ def cross_overlap(db: Db, runs: Sequence[int]) -> pd.DataFrame:
     """Every ordered pair of the given runs, from any jobs and tokenizations, matched on example_id:
     run_a, run_b, n_a, n_b, n_both, jaccard."""
     ids = sorted({int(r) for r in runs})
-    counts = queries.read(
+    counts = read(
         db,
         "SELECT r.id AS run_id, COALESCE(m.n, 0) AS n FROM runs r LEFT JOIN ("
         " SELECT run_id, COUNT(DISTINCT example_id) AS n FROM memorized_examples WHERE run_id IN :r"
         " GROUP BY run_id) m ON m.run_id = r.id WHERE r.id IN :r",
         r=ids,
     )
-    both = queries.read(
+    both = read(
         db,
         "SELECT a.run_id AS run_a, b.run_id AS run_b, COUNT(DISTINCT a.example_id) AS n_both "
         "FROM memorized_examples a JOIN memorized_examples b "
@@ -135,7 +137,7 @@ def zlib_bits(db: Db, dataset_a: int, dataset_b: int, memorized_by: RunSet | Non
     if memorized_by is not None:
         sql += " AND a.example_id IN (SELECT example_id FROM memorized_examples WHERE run_id IN :m)"
         params["m"] = [int(memorized_by)] if isinstance(memorized_by, int) else [int(r) for r in memorized_by]
-    return queries.read(db, sql + " ORDER BY a.example_id", **params)
+    return read(db, sql + " ORDER BY a.example_id", **params)
 
 
 def zlib_correlation(
@@ -151,7 +153,7 @@ def zlib_correlation(
 
 def cross_ppl(db: Db, run_a: int, run_b: int) -> pd.DataFrame:
     """Figure 6: for examples memorized by either run, both models' perplexities and who memorized it."""
-    return queries.read(
+    return read(
         db,
         """
         SELECT a.example_id, a.ppl AS ppl_a, b.ppl AS ppl_b, a.memorized AS memorized_a,

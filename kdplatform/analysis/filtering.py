@@ -13,8 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kdplatform.analysis import queries
-from kdplatform.analysis.queries import Db
+from kdplatform.analysis.classifier_results import example_risk
+from kdplatform.analysis.groups import Group, student_group
+from kdplatform.analysis.overlap import memorized_ids
+from kdplatform.analysis.reading import Db
+from kdplatform.store.schema import Role
 
 
 def exclusion_set(risk: pd.DataFrame, threshold: float = 0.5) -> np.ndarray:
@@ -33,7 +36,7 @@ def stored_exclusion(
 ) -> np.ndarray:
     """The exclusion set of the job's latest classifier run: its stored `predicted` flags, or risk >=
     `threshold` when one is given."""
-    risk = queries.example_risk(db, job_id, run_id)
+    risk = example_risk(db, job_id, run_id)
     if threshold is None:
         return np.sort(risk.loc[risk["predicted"], "example_id"].to_numpy(dtype=np.int64))
     return exclusion_set(risk, threshold)
@@ -41,8 +44,8 @@ def stored_exclusion(
 
 @dataclass(frozen=True)
 class FilteringSummary:
-    before: queries.Group
-    after: queries.Group
+    before: Group
+    after: Group
     n_excluded: int
     """Examples in the stored exclusion set (0 when no classifier run is stored)."""
     n_before: int
@@ -58,15 +61,15 @@ class FilteringSummary:
 
 
 def filtering_summary(
-    db: Db, job_id: int, role: str = "student", filtered_role: str = "student_filtered"
+    db: Db, job_id: int, role: str = Role.STUDENT, filtered_role: str = Role.STUDENT_FILTERED
 ) -> FilteringSummary | None:
     """None when the job has no scanned `filtered_role` or `role` runs."""
-    after = queries.student_group(db, job_id, filtered_role)
-    before = queries.student_group(db, job_id, role)
+    after = student_group(db, job_id, filtered_role)
+    before = student_group(db, job_id, role)
     if after is None or before is None:
         return None
     excluded = {int(x) for x in stored_exclusion(db, job_id)}
-    mb, ma = queries.memorized_ids(db, before.run_ids), queries.memorized_ids(db, after.run_ids)
+    mb, ma = memorized_ids(db, before.run_ids), memorized_ids(db, after.run_ids)
     return FilteringSummary(
         before,
         after,

@@ -2,7 +2,7 @@
 
 `mechanism_points` gives Figure 8's data: suffix log-probability and mean suffix entropy of each model on
 (1) the examples the teacher and a baseline seed memorized but no student seed did, and (2) the examples
-a student seed memorized; values are averaged over the seeds of a role.
+a student seed memorized; values are averaged over the seeds of a role. `mechanism_means` summarises it.
 
 `feature_auc` is the membership-inference view of A.5: how well one feature separates D_s (memorized by
 the student group, any seed) from D_b (memorized by a baseline seed but by no student seed). `auc` treats
@@ -15,8 +15,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from kdplatform.analysis import queries
-from kdplatform.analysis.queries import Db
+from kdplatform.analysis.features import features as example_features
+from kdplatform.analysis.groups import role_runs, student_group
+from kdplatform.analysis.reading import Db, read
+from kdplatform.store.schema import Role
 
 MIA_FEATURES = ("teacher_ppl", "baseline_ppl", "teacher_student_kld", "teacher_baseline_kld", "zlib_entropy")
 
@@ -47,13 +49,13 @@ def feature_auc(df: pd.DataFrame, features: tuple[str, ...] = MIA_FEATURES) -> p
 def mia(
     db: Db,
     job_id: int,
-    role: str = "student",
+    role: str = Role.STUDENT,
     objective: str | None = None,
     temperature: float | None = None,
     features: tuple[str, ...] = MIA_FEATURES,
 ) -> pd.DataFrame:
     """feature_auc over the job's example_features for one student group."""
-    df = queries.features(db, job_id, role, objective, temperature)
+    df = example_features(db, job_id, role, objective, temperature)
     if df.empty:
         return pd.DataFrame(
             columns=["feature", "auc", "auc_separation", "direction", "n_student", "n_baseline_only"]
@@ -62,18 +64,22 @@ def mia(
 
 
 def mechanism_points(
-    db: Db, job_id: int, role: str = "student", objective: str | None = None, temperature: float | None = None
+    db: Db,
+    job_id: int,
+    role: str = Role.STUDENT,
+    objective: str | None = None,
+    temperature: float | None = None,
 ) -> pd.DataFrame:
     """Long table: subset, model (teacher | baseline | student), example_id, suffix_logprob, suffix_entropy.
 
     subset is `teacher_baseline_not_student` or `student_memorized`.
     """
-    teacher, baseline = queries.role_runs(db, job_id, "teacher"), queries.role_runs(db, job_id, "baseline")
-    g = queries.student_group(db, job_id, role, objective, temperature)
+    teacher, baseline = role_runs(db, job_id, Role.TEACHER), role_runs(db, job_id, Role.BASELINE)
+    g = student_group(db, job_id, role, objective, temperature)
     if not teacher or not baseline or g is None:
         return pd.DataFrame(columns=["subset", "model", "example_id", "suffix_logprob", "suffix_entropy"])
     student = list(g.run_ids)
-    return queries.read(
+    return read(
         db,
         """
         WITH flags AS (
@@ -104,3 +110,17 @@ def mechanism_points(
         s=student,
         all=sorted(set(teacher + baseline + student)),
     )
+
+
+def mechanism_means(points: pd.DataFrame) -> pd.DataFrame:
+    """Figure 8 summarised: mean and std of suffix log-probability and entropy per subset and model (pure)."""
+    if points.empty:
+        return pd.DataFrame(columns=["subset", "model", "examples", "suffix_logprob", "suffix_entropy"])
+    g = points.groupby(["subset", "model"], sort=True)
+    return g.agg(
+        examples=("example_id", "count"),
+        suffix_logprob=("suffix_logprob", "mean"),
+        suffix_logprob_std=("suffix_logprob", "std"),
+        suffix_entropy=("suffix_entropy", "mean"),
+        suffix_entropy_std=("suffix_entropy", "std"),
+    ).reset_index()

@@ -10,8 +10,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kdplatform.analysis import queries
-from kdplatform.analysis.queries import Db
+from kdplatform.analysis.classifier_results import classifier_summary
+from kdplatform.analysis.compare import soft_vs_hard
+from kdplatform.analysis.features import features
+from kdplatform.analysis.filtering import filtering_summary
+from kdplatform.analysis.groups import student_group
+from kdplatform.analysis.jobs import resolve_job
+from kdplatform.analysis.overlap import job_venn
+from kdplatform.analysis.rates import final_checkpoints, rate_summary, temperature_sweep
+from kdplatform.analysis.reading import Db
+from kdplatform.store.schema import Role
 
 MIN_COUNT = 5
 """Fewest memorized examples a comparison needs before it says more than 'inconclusive'."""
@@ -36,19 +44,19 @@ def _rate(rates: pd.DataFrame, role: str, objective=None, temperature=None) -> p
 
 
 def _val_loss(final: pd.DataFrame, role: str) -> float | None:
-    """Mean final validation loss of a role's runs (queries.final_checkpoints rows)."""
+    """Mean final validation loss of a role's runs (rates.final_checkpoints rows)."""
     v = final.loc[final.role == role, "val_loss"].mean()
     return None if pd.isna(v) else float(v)
 
 
 def verdicts(db: Db, job: int | str) -> list[Verdict]:
-    job_id = queries.resolve_job(db, job)
-    rates = queries.rate_summary(db, job_id)
+    job_id = resolve_job(db, job)
+    rates = rate_summary(db, job_id)
     out: list[Verdict] = []
-    g = queries.student_group(db, job_id)
-    final = queries.final_checkpoints(db, job_id)
-    base = _rate(rates, "baseline")
-    stud = _rate(rates, "student", g.objective, g.temperature) if g is not None else None
+    g = student_group(db, job_id)
+    final = final_checkpoints(db, job_id)
+    base = _rate(rates, Role.BASELINE)
+    stud = _rate(rates, Role.STUDENT, g.objective, g.temperature) if g is not None else None
 
     # 1. Table 2: the student memorizes less than the baseline.
     f = "Distilled students memorize less than the baseline (Table 2)"
@@ -64,10 +72,10 @@ def verdicts(db: Db, job: int | str) -> list[Verdict]:
 
     # 1b. The same, for students trained by the paper's stopping rule (until their validation loss beats
     # the baseline's), when the job has them.
-    conv = _rate(rates, "student_converged")
+    conv = _rate(rates, Role.STUDENT_CONVERGED)
     if conv is not None and base is not None:
         f = "Students trained until they beat the baseline's validation loss memorize less (Table 2, rule)"
-        epochs = final[final.role == "student_converged"].epoch
+        epochs = final[final.role == Role.STUDENT_CONVERGED].epoch
         ev = (
             f"converged student {conv.rate_pct_mean:.2f}% vs baseline {base.rate_pct_mean:.2f}% (seed means; "
             f"stopped after {epochs.mean():.1f} epochs on average)"
@@ -80,7 +88,7 @@ def verdicts(db: Db, job: int | str) -> list[Verdict]:
 
     # 2. Table 1: the student generalizes better than the baseline.
     f = "Distilled students reach a lower validation loss than the baseline (Table 1)"
-    vb, vs = _val_loss(final, "baseline"), _val_loss(final, "student")
+    vb, vs = _val_loss(final, Role.BASELINE), _val_loss(final, Role.STUDENT)
     if vb is None or vs is None:
         out.append(Verdict(f, "inconclusive", "no final checkpoints for baseline and student"))
     else:
@@ -92,7 +100,7 @@ def verdicts(db: Db, job: int | str) -> list[Verdict]:
             )
         )
 
-    venn = queries.job_venn(db, job_id)
+    venn = job_venn(db, job_id)
     # 3. Section 3.1: little inheritance of the teacher's own memorization.
     f = "Students inherit little of what only the teacher memorized (section 3.1, paper 0.9%)"
     if venn is None or venn.n_teacher_not_baseline < MIN_COUNT or venn.n_student < MIN_COUNT:
@@ -131,7 +139,7 @@ def verdicts(db: Db, job: int | str) -> list[Verdict]:
 
     # 5. Figure 5: easy examples have lower zlib entropy and baseline perplexity.
     f = "Easy examples have lower zlib entropy and baseline perplexity than the others (Figure 5)"
-    feats = queries.features(db, job_id) if g is not None else pd.DataFrame()
+    feats = features(db, job_id) if g is not None else pd.DataFrame()
     if feats.empty or feats.easy.sum() < MIN_COUNT or (~feats.easy).sum() < MIN_COUNT:
         out.append(Verdict(f, "inconclusive", "fewer than 5 easy or 5 other examples"))
     else:
@@ -151,7 +159,7 @@ def verdicts(db: Db, job: int | str) -> list[Verdict]:
     # 6. Figure 2: higher temperature, less memorization. Compared on the seeds that trained every
     # temperature, so a sweep run on one seed is not mixed with other seeds' rates.
     f = "Higher distillation temperature gives less memorization (Figure 2)"
-    sweep = queries.temperature_sweep(db, job_id, every_temperature=True)
+    sweep = temperature_sweep(db, job_id, every_temperature=True)
     if g is not None:
         sweep = sweep[sweep.objective == g.objective]
     if sweep.temperature.nunique() < 2:
@@ -167,7 +175,7 @@ def verdicts(db: Db, job: int | str) -> list[Verdict]:
 
     # 7. Section 4: memorization is predictable before distillation.
     f = "Student memorization is predictable before distillation (Table 4)"
-    summ = queries.classifier_summary(db, job_id)
+    summ = classifier_summary(db, job_id)
     if summ.empty:
         out.append(Verdict(f, "inconclusive", "no classifier run (or too few student-memorized examples)"))
     else:
@@ -183,8 +191,6 @@ def verdicts(db: Db, job: int | str) -> list[Verdict]:
         )
 
     # 8-9. Section 6: soft vs hard distillation.
-    from kdplatform.analysis.compare import soft_vs_hard
-
     sh = soft_vs_hard(db, job_id)
     f = "Soft- and hard-distilled students memorize largely the same examples (Figure 10, paper >70%)"
     f2 = "Hard distillation inherits more difficult examples than soft (section 6, paper 2.7x)"
@@ -213,8 +219,6 @@ def verdicts(db: Db, job: int | str) -> list[Verdict]:
             )
 
     # 10. Section 4.2: filtering flagged examples reduces memorization.
-    from kdplatform.analysis.filtering import filtering_summary
-
     f = "Re-distilling without the flagged examples reduces memorization (section 4.2)"
     fsum = filtering_summary(db, job_id)
     if fsum is None:

@@ -238,7 +238,7 @@ class JobRunner:
 
     def rates(self) -> pd.DataFrame:
         """Memorization rate per scanned run, in run order: the table `kdplatform run` prints."""
-        from kdplatform.analysis.queries import rates
+        from kdplatform.analysis.rates import rates
 
         df = rates(self.engine, self.job_id)
         return df.sort_values("run_id", kind="stable").reset_index(drop=True)[RATES_COLUMNS]

@@ -10,7 +10,7 @@ from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_sc
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from kdplatform.analysis import filtering, queries
+from kdplatform.analysis import classifier_results, features, filtering
 from kdplatform.analysis.classifier import DEFAULT_FEATURES, METRICS, ClassifierConfig, run_classifier
 
 
@@ -67,8 +67,8 @@ def test_shapes_ranges_and_summary(classified):
 def test_stored_rows_and_summary_view(study, classified):
     _, result, run_id = classified
     job = study.jobs["alpha"]
-    assert queries.classifier_runs(study.engine, job) == [run_id]
-    view = queries.classifier_summary(study.engine, job)
+    assert classifier_results.classifier_runs(study.engine, job) == [run_id]
+    view = classifier_results.classifier_summary(study.engine, job)
     assert list(view.name[:5]) == list(METRICS)
     assert len(view) == 5 + len(DEFAULT_FEATURES)
     merged = view.merge(result.summary, on=["kind", "name"], suffixes=("_sql", "_py"))
@@ -76,8 +76,8 @@ def test_stored_rows_and_summary_view(study, classified):
     assert merged.mean_sql.to_numpy() == pytest.approx(merged.mean_py.to_numpy())
     assert merged.std_sql.to_numpy() == pytest.approx(merged.std_py.to_numpy())
     assert (merged.n_trials_sql == 100).all()
-    assert len(queries.classifier_trials(study.engine, run_id)) == 100
-    risk = queries.example_risk(study.engine, job)
+    assert len(classifier_results.classifier_trials(study.engine, run_id)) == 100
+    risk = classifier_results.example_risk(study.engine, job)
     assert len(risk) == 240 and risk.predicted.sum() == result.risk.predicted.sum()
     stored = filtering.stored_exclusion(study.engine, job)
     assert stored.tolist() == filtering.exclusion_set(result.risk, 0.6).tolist()
@@ -111,8 +111,8 @@ def test_missing_and_invalid_features():
 
 
 def test_gamma_without_kld_names_the_feature(study):
-    features = queries.features(study.engine, study.jobs["gamma"])
+    table = features.features(study.engine, study.jobs["gamma"])
     with pytest.raises(ValueError, match="teacher_baseline_kld"):
-        run_classifier(features)
-    res = run_classifier(features, ClassifierConfig(features=("teacher_ppl", "zlib_entropy"), trials=3))
+        run_classifier(table)
+    res = run_classifier(table, ClassifierConfig(features=("teacher_ppl", "zlib_entropy"), trials=3))
     assert len(res.trials) == 3

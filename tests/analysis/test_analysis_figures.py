@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 from sqlalchemy.orm import Session
 
-from kdplatform.analysis import figures, queries, report
+from kdplatform.analysis import groups, overlap, rates, reading, report
+from kdplatform.analysis.report import figures, provenance
 from kdplatform.store import db
 from kdplatform.store.schema import Job, Run
 
@@ -66,18 +67,18 @@ def test_smoke_report_is_a_results_page(smoke, tmp_path):
         f"- Regenerate: `kdplatform run jobs/smoke.yaml && kdplatform report jobs/smoke.yaml --out {out}`"
         in head
     )
-    for name in report.VERSIONED:
+    for name in provenance.VERSIONED:
         assert f"{name} {metadata.version(name)}" in head
     assert f"python {platform.python_version()}" in head
 
-    runs = queries.read(smoke.engine, "SELECT status, started_at, finished_at, seconds FROM runs")
+    runs = reading.read(smoke.engine, "SELECT status, started_at, finished_at, seconds FROM runs")
     done = runs[runs.status == "done"]
     span = (pd.to_datetime(done.finished_at).max() - pd.to_datetime(done.started_at).min()).total_seconds()
     assert (
-        f"- Wall time: {report._duration(span)} from the first stage's start to the last stage's finish"
+        f"- Wall time: {provenance.duration(span)} from the first stage's start to the last stage's finish"
         in head
     )
-    assert f"the {len(done)} finished stages took {report._duration(done.seconds.sum())} in sum" in head
+    assert f"the {len(done)} finished stages took {provenance.duration(done.seconds.sum())} in sum" in head
 
     text_only = report.render_report(smoke.engine, "smoke")
     assert "## Figures" not in text_only and "Wall time" not in text_only and "![" not in text_only
@@ -114,7 +115,7 @@ def test_every_figure_with_seeds_and_a_sweep(study, tmp_path):
 @pytest.mark.parametrize("every_temperature", [False, True])
 def test_temperature_sweep_matches_the_memorization_view(study, every_temperature):
     job = study.jobs["alpha"]
-    mem = queries.read(study.engine, "SELECT * FROM memorization WHERE job_id = :j", j=job)
+    mem = reading.read(study.engine, "SELECT * FROM memorization WHERE job_id = :j", j=job)
     mem = mem[(mem.role == "student") & mem.temperature.notna()]
     per_run = (
         mem.assign(memorized=mem.memorized.astype(float))
@@ -132,7 +133,7 @@ def test_temperature_sweep_matches_the_memorization_view(study, every_temperatur
         .reset_index()
         .sort_values(["objective", "temperature"])
     )
-    got = queries.temperature_sweep(study.engine, job, every_temperature=every_temperature)
+    got = rates.temperature_sweep(study.engine, job, every_temperature=every_temperature)
     assert list(got.temperature) == list(want.temperature) == [1.0, 2.0]
     assert list(got.runs) == list(want["count"]) == ([2, 2] if every_temperature else [2, 3])
     for g, w in (("rate_pct_mean", "mean"), ("rate_pct_min", "min"), ("rate_pct_max", "max")):
@@ -141,8 +142,8 @@ def test_temperature_sweep_matches_the_memorization_view(study, every_temperatur
 
 def test_consistency_matrix_matches_the_memorization_view(study):
     job = study.jobs["alpha"]
-    g = queries.student_group(study.engine, job)
-    mem = queries.read(study.engine, "SELECT * FROM memorization WHERE job_id = :j", j=job)
+    g = groups.student_group(study.engine, job)
+    mem = reading.read(study.engine, "SELECT * FROM memorization WHERE job_id = :j", j=job)
     mem = mem.assign(memorized=mem.memorized.astype(int))
     nb = mem[mem.role == "baseline"].groupby("example_id").memorized.sum()
     ns = mem[mem.run_id.isin(g.run_ids)].groupby("example_id").memorized.sum()
@@ -151,7 +152,7 @@ def test_consistency_matrix_matches_the_memorization_view(study):
         columns=range(len(g.run_ids) + 1),
         fill_value=0,
     )
-    got = queries.consistency_matrix(study.engine, job)
+    got = overlap.consistency_matrix(study.engine, job)
     assert (got.to_numpy() == want.to_numpy()).all()
 
 
@@ -199,7 +200,7 @@ def test_header_description_and_wall_time(tmp_path):
 def test_per_run_table_shows_epochs_and_val_loss(smoke):
     """Table 2's per-run rows carry each run's final checkpoint, as the checkpoints table stores it."""
     md = report.render_report(smoke.engine, "smoke")
-    ck = queries.read(
+    ck = reading.read(
         smoke.engine,
         "SELECT r.id, r.role, c.epoch, c.val_loss FROM runs r JOIN checkpoints c ON c.run_id = r.id "
         "WHERE c.is_final AND r.role = 'teacher'",
@@ -213,10 +214,10 @@ def test_draw_venn3_writes_each_region_and_each_set_total():
     """The one Venn drawing (report and dashboard): region counts in place, set totals summed from them."""
     from matplotlib.figure import Figure
 
-    from kdplatform.analysis.figures import draw_venn3
+    from kdplatform.analysis.report.figures import draw_venn3
 
     rng = np.random.default_rng()
-    counts = {r: int(rng.integers(1000, 99_999)) for r in queries.REGIONS}
+    counts = {r: int(rng.integers(1000, 99_999)) for r in overlap.REGIONS}
     ax = Figure().add_subplot()
     draw_venn3(ax, counts, ("T", "B", "S"))
     texts = [t.get_text() for t in ax.texts]

@@ -11,12 +11,12 @@ import pytest
 from scipy.stats import pearsonr
 from sklearn.metrics import roc_auc_score
 
-from kdplatform.analysis import compare, filtering, mia, queries
+from kdplatform.analysis import compare, features, filtering, groups, jobs, mia, overlap, rates, reading
 
 
 def view(study, name: str, **where) -> pd.DataFrame:
     cond = " AND ".join(f"{k} = :{k}" for k in where) or "1 = 1"
-    return queries.read(study.engine, f"SELECT * FROM {name} WHERE {cond}", **where)
+    return reading.read(study.engine, f"SELECT * FROM {name} WHERE {cond}", **where)
 
 
 def trained(study, job: str) -> pd.DataFrame:
@@ -42,7 +42,7 @@ def none_if_nan(v):
 
 
 def test_scanned_runs_counts(study):
-    df = queries.read(study.engine, "SELECT * FROM scanned_runs")
+    df = reading.read(study.engine, "SELECT * FROM scanned_runs")
     got = {
         int(r.run_id): (int(r.job_id), int(r.dataset_id), int(r.examples), int(r.memorized))
         for r in df.itertuples()
@@ -55,7 +55,7 @@ def test_scanned_runs_counts(study):
 
 
 def test_run_overlap_matches_sets(study):
-    df = queries.read(study.engine, "SELECT * FROM run_overlap")
+    df = reading.read(study.engine, "SELECT * FROM run_overlap")
     got = {(int(r.run_a), int(r.run_b)): r for r in df.itertuples()}
     want = set()
     for job in study.jobs:
@@ -68,7 +68,7 @@ def test_run_overlap_matches_sets(study):
         assert (r.n_a_only, r.n_b_only) == (len(sa - sb), len(sb - sa))
         assert r.jaccard == pytest.approx(len(sa & sb) / len(sa | sb))
         assert r.share_of_a_in_b == pytest.approx(len(sa & sb) / len(sa))
-    assert queries.overlap(study.engine, study.jobs["beta"]).shape[0] == 4 * 3
+    assert overlap.overlap(study.engine, study.jobs["beta"]).shape[0] == 4 * 3
 
 
 def expected_triples(study, job: str) -> list[tuple[int, int, int]]:
@@ -107,7 +107,7 @@ def test_inheritance_matches_sets(study):
             assert set(mine.example_id.astype(int)) == inherited
     # the student_hard seed 5 has no baseline of its seed: it is compared with every baseline
     hard5 = study.run_ids("alpha", "student_hard")[1]
-    df = queries.inheritance(study.engine, study.jobs["alpha"])
+    df = overlap.inheritance(study.engine, study.jobs["alpha"])
     assert len(df[df.student_run_id == hard5]) == 3
     assert df.n_inherited.sum() > 0
 
@@ -117,7 +117,7 @@ def test_easy_examples_match_sets(study):
         teacher = study.union(study.run_ids(job, "teacher"))
         baselines = study.run_ids(job, "baseline")
         easy = teacher & study.union(baselines)
-        df = queries.easy_examples(study.engine, study.jobs[job])
+        df = features.easy_examples(study.engine, study.jobs[job])
         assert set(df.example_id.astype(int)) == easy
         scans = study.scans[study.scans.run_id.isin(baselines)].groupby("example_id").ppl.mean()
         ex = study.examples[study.examples.dataset_id == trained(study, job).dataset_id.iloc[0]].set_index(
@@ -145,7 +145,7 @@ def test_seed_consistency_matches_counts(study):
 
 def test_consistency_matrix(study):
     job = study.jobs["alpha"]
-    m = queries.consistency_matrix(study.engine, job, "student", "forward_kl", 2.0)
+    m = overlap.consistency_matrix(study.engine, job, "student", "forward_kl", 2.0)
     baselines = study.run_ids("alpha", "baseline")
     students = study.run_ids("alpha", "student", "forward_kl", 2.0)
     ids = study.examples[study.examples.dataset_id == 10].example_id.astype(int)
@@ -165,7 +165,7 @@ def test_example_features(study):
         teacher, baselines = study.run_ids(job, "teacher"), study.run_ids(job, "baseline")
         kld = study.kld.set_index(["run_id", "example_id"])
         for (role, obj, t), runs in student_groups(study, job).items():
-            df = queries.read(
+            df = reading.read(
                 study.engine,
                 "SELECT * FROM example_features WHERE job_id = :j AND student_role = :r AND "
                 "student_objective IS NOT DISTINCT FROM :o AND student_temperature IS NOT DISTINCT FROM :t",
@@ -196,23 +196,23 @@ def test_example_features(study):
 
 def test_default_student_group(study):
     e = study.engine
-    g = queries.student_group(e, study.jobs["alpha"])  # the spec's first temperature, not the most seeds
+    g = groups.student_group(e, study.jobs["alpha"])  # the spec's first temperature, not the most seeds
     assert (g.objective, g.temperature, list(g.run_ids)) == (
         "forward_kl",
         1.0,
         study.run_ids("alpha", "student", "forward_kl", 1.0),
     )
-    g = queries.student_group(e, study.jobs["beta"])  # no distill section: the configuration with most seeds
+    g = groups.student_group(e, study.jobs["beta"])  # no distill section: the configuration with most seeds
     assert list(g.run_ids) == study.run_ids("beta", "student")
-    assert queries.student_group(e, study.jobs["beta"], "student_hard") is None
-    f = queries.features(e, study.jobs["alpha"], temperature=2.0)
+    assert groups.student_group(e, study.jobs["beta"], "student_hard") is None
+    f = features.features(e, study.jobs["alpha"], temperature=2.0)
     assert f.attrs["group"].run_ids == tuple(study.run_ids("alpha", "student", "forward_kl", 2.0))
     assert f.student_memorized.dtype == bool
 
 
 def test_classifier_table_for_the_hard_student(study):
     """classifier.target: student_hard reads the hard student's seeds as the positives."""
-    f = queries.features(study.engine, study.jobs["alpha"], role="student_hard")
+    f = features.features(study.engine, study.jobs["alpha"], role="student_hard")
     hard = study.run_ids("alpha", "student_hard")
     assert f.attrs["group"].run_ids == tuple(hard) and len(hard) == 2
     got = set(f.example_id[f.student_memorized].astype(int))
@@ -253,15 +253,15 @@ def test_venn3_matches_sets(study):
         for _ in range(5)
     ]
     for a, b, c in cases:
-        v = queries.venn3(study.engine, a, b, c)
-        assert list(v.region) == list(queries.REGIONS)
+        v = overlap.venn3(study.engine, a, b, c)
+        assert list(v.region) == list(overlap.REGIONS)
         assert dict(zip(v.region, v["count"], strict=True)) == venn_expected(study, a, b, c)
-    v = queries.venn3(study.engine, all_runs[0], all_runs[1], all_runs[2])
+    v = overlap.venn3(study.engine, all_runs[0], all_runs[1], all_runs[2])
     assert dict(zip(v.region, v["count"], strict=True)) == venn_expected(study, *([r] for r in all_runs[:3]))
 
 
 def test_job_venn_pooled_inheritance(study):
-    v = queries.job_venn(study.engine, study.jobs["alpha"], temperature=2.0)
+    v = overlap.job_venn(study.engine, study.jobs["alpha"], temperature=2.0)
     t = study.union(study.run_ids("alpha", "teacher"))
     b = study.union(study.run_ids("alpha", "baseline"))
     s = study.union(study.run_ids("alpha", "student", "forward_kl", 2.0))
@@ -269,21 +269,21 @@ def test_job_venn_pooled_inheritance(study):
     assert v.n_teacher_not_baseline == len(t - b)
     assert v.n_student == len(s)
     assert v.n_easy == len(t & b)
-    assert queries.job_venn(study.engine, study.jobs["beta"], "student_hard") is None
+    assert overlap.job_venn(study.engine, study.jobs["beta"], "student_hard") is None
 
 
 def test_rates(study):
-    df = queries.rates(study.engine, study.jobs["alpha"])
+    df = rates.rates(study.engine, study.jobs["alpha"])
     assert list(df.role[:4]) == ["teacher", "baseline", "baseline", "baseline"]
     for r in df.itertuples():
         assert r.memorized == len(study.mem[r.run_id])
         assert r.rate_pct == pytest.approx(100 * len(study.mem[r.run_id]) / 240)
-    summ = queries.rate_summary(study.engine, study.jobs["alpha"])
+    summ = rates.rate_summary(study.engine, study.jobs["alpha"])
     base = summ[summ.role == "baseline"].iloc[0]
-    rates = [100 * len(study.mem[r]) / 240 for r in study.run_ids("alpha", "baseline")]
+    baseline_rates = [100 * len(study.mem[r]) / 240 for r in study.run_ids("alpha", "baseline")]
     assert base.runs == 3
-    assert base.rate_pct_mean == pytest.approx(np.mean(rates))
-    assert base.rate_pct_std == pytest.approx(np.std(rates, ddof=1))
+    assert base.rate_pct_mean == pytest.approx(np.mean(baseline_rates))
+    assert base.rate_pct_std == pytest.approx(np.std(baseline_rates, ddof=1))
 
 
 def test_soft_vs_hard(study):
@@ -325,7 +325,7 @@ def test_cross_family(study):
 
 
 def test_mia_auc(study):
-    f = queries.features(study.engine, study.jobs["alpha"])
+    f = features.features(study.engine, study.jobs["alpha"])
     auc = mia.mia(study.engine, study.jobs["alpha"]).set_index("feature")
     d_s = f.student_memorized.to_numpy()
     d_b = (f.n_baseline_memorized.to_numpy() > 0) & ~d_s
@@ -375,14 +375,14 @@ def test_filtering_without_classifier(study):
 
 
 def test_url_and_job_name(study):
-    assert queries.resolve_job(study.engine, "beta") == study.jobs["beta"]
-    assert queries.resolve_job(study.engine, str(study.jobs["beta"])) == study.jobs["beta"]
+    assert jobs.resolve_job(study.engine, "beta") == study.jobs["beta"]
+    assert jobs.resolve_job(study.engine, str(study.jobs["beta"])) == study.jobs["beta"]
     with pytest.raises(ValueError, match="no job 'nope'"):
-        queries.resolve_job(study.engine, "nope")
+        jobs.resolve_job(study.engine, "nope")
     with study.engine.connect() as conn:
-        assert len(queries.rates(conn, study.jobs["gamma"])) == 3
+        assert len(rates.rates(conn, study.jobs["gamma"])) == 3
     url = study.engine.url.render_as_string(hide_password=False)
-    v = queries.venn3(url, *study.run_ids("gamma", "teacher"), *study.run_ids("gamma", "baseline"), 999_999)
+    v = overlap.venn3(url, *study.run_ids("gamma", "teacher"), *study.run_ids("gamma", "baseline"), 999_999)
     mt, mb = (study.union(study.run_ids("gamma", r)) for r in ("teacher", "baseline"))
     assert dict(zip(v.region, v["count"], strict=True)) == {
         "A": len(mt - mb),

@@ -72,7 +72,7 @@ def test_soft_vs_hard_overlap_and_inheritance(study):
 
 def test_validation_loss_line_on_a_trained_job(smoke):
     """Table 1's line: each role's mean final validation loss, as the checkpoints table stores it."""
-    from kdplatform.analysis.queries import read
+    from kdplatform.analysis.reading import read
 
     ck = read(
         smoke.engine,

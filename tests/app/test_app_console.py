@@ -11,7 +11,8 @@ import threading
 import pandas as pd
 import pytest
 
-from kdplatform.analysis import browse
+from kdplatform import sql
+from kdplatform.analysis import groups, reading
 from kdplatform.sql import run_readonly
 
 ONLY = "only SELECT"
@@ -116,34 +117,34 @@ def test_console_file_by_quoted_name_is_stopped_by_the_connection(open_page, syn
 
 def test_console_csv_is_the_result(synthetic_url):
     """The page's download is df.to_csv of the shown rows: the same function, checked end to end."""
-    df = browse.console(synthetic_url, "SELECT run_id, role FROM scanned_runs ORDER BY run_id")
+    df = sql.console(synthetic_url, "SELECT run_id, role FROM scanned_runs ORDER BY run_id")
     back = pd.read_csv(io.StringIO(df.to_csv(index=False)))
     pd.testing.assert_frame_equal(back, df, check_dtype=False)
 
 
 def test_console_example_queries_run(synthetic_url):
-    for name, query in browse.EXAMPLE_QUERIES.items():
-        assert not browse.console(synthetic_url, query).empty, name
+    for name, query in sql.EXAMPLE_QUERIES.items():
+        assert not sql.console(synthetic_url, query).empty, name
 
 
 def test_console_and_pages_concurrently(synthetic_url):
     """Console queries from several threads while page queries hold connections: run_readonly's
     `SET lock_configuration` meets a DuckDB instance another console connection already locked, and
-    browse.console retries instead of failing (kdplatform.sql alone raises InvalidInputException)."""
-    engine = browse.engine(synthetic_url)
+    sql.console retries instead of failing (kdplatform.sql alone raises InvalidInputException)."""
+    engine = reading.engine(synthetic_url)
     errors: list[BaseException] = []
 
     def console() -> None:
         try:
             for _ in range(15):
-                assert int(browse.console(synthetic_url, "SELECT COUNT(*) AS n FROM runs")["n"][0]) > 0
+                assert int(sql.console(synthetic_url, "SELECT COUNT(*) AS n FROM runs")["n"][0]) > 0
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
 
     def pages() -> None:
         try:
             for _ in range(15):
-                assert not browse.scanned(engine, 1).empty
+                assert not groups.scanned(engine, 1).empty
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
 
@@ -159,6 +160,6 @@ def test_console_stops_long_queries(synthetic_url):
     from kdplatform.sql import QueryRefused
 
     with pytest.raises(QueryRefused, match="longer than"):
-        browse.console(
+        sql.console(
             synthetic_url, "SELECT COUNT(*) FROM range(100000000) a, range(100000) b", timeout_s=0.5
         )

@@ -99,7 +99,7 @@ def test_status_of_the_smoke_job(smoke, capsys):
 
 
 def test_status_without_a_job_lists_the_jobs(smoke, capsys):
-    """The message `no job ...; kdplatform status lists the jobs` (analysis.queries) holds."""
+    """The message `no job ...; kdplatform status lists the jobs` (analysis.jobs) holds."""
     assert main(["status", "--db", smoke.database_url]) == 0
     header, row = capsys.readouterr().out.splitlines()
     n = len(smoke.plan.stages)

@@ -107,9 +107,9 @@ def test_readme_view_table_is_rendered_from_the_headers(repo_root):
 
 
 def test_console_surface_lists_the_views_from_their_files():
-    from kdplatform.analysis import browse
+    from kdplatform import sql
 
-    assert list(browse.SURFACE)[: len(views.ORDER)] == list(views.ORDER)
+    assert list(sql.SURFACE)[: len(views.ORDER)] == list(views.ORDER)
     for v in views.load():
-        assert browse.SURFACE[v.name] == v.summary
-    assert {"jobs", "runs", "scan_results", "classifier_trials"} <= set(browse.SURFACE)
+        assert sql.SURFACE[v.name] == v.summary
+    assert {"jobs", "runs", "scan_results", "classifier_trials"} <= set(sql.SURFACE)

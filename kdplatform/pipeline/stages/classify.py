@@ -9,8 +9,8 @@ from kdplatform.store.schema import InputKind, Run, RunInput
 
 
 def run(ctx: StageContext) -> None:
-    from kdplatform.analysis import queries
     from kdplatform.analysis.classifier import ClassifierConfig, run_classifier, to_arrow
+    from kdplatform.analysis.features import features
 
     c = ctx.spec.classifier
     cfg = ClassifierConfig(
@@ -22,7 +22,7 @@ def run(ctx: StageContext) -> None:
         threshold=c.threshold,
     )
     ds = ctx.dataset()
-    df = queries.features(ctx.engine, ctx.job_id, role=c.target)
+    df = features(ctx.engine, ctx.job_id, role=c.target)
     skipped = None
     try:
         res = run_classifier(df, cfg)

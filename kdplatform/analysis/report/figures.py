@@ -1,7 +1,7 @@
 """PNG figures of one job for its Markdown report (kdplatform.analysis.report.write_report).
 
 Every figure is drawn from SQL through the same query functions the report's tables and the dashboard
-use (queries, mia, browse), so a figure and the table beside it agree. A figure whose data the job lacks
+use (the analysis modules), so a figure and the table beside it agree. A figure whose data the job lacks
 (one seed: no consistency heatmap; one temperature: no sweep) is skipped, not drawn empty. Figures are
 `matplotlib.figure.Figure` objects saved directly: pyplot is never imported, so no figure or state leaks
 into a caller's pyplot session.
@@ -17,8 +17,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kdplatform.analysis import browse, mia, queries
-from kdplatform.analysis.queries import Db
+from kdplatform.analysis.features import easy_scatter
+from kdplatform.analysis.features import features as example_features
+from kdplatform.analysis.groups import Group, role_runs, student_group
+from kdplatform.analysis.mia import mechanism_points
+from kdplatform.analysis.overlap import REGIONS, consistency_matrix, job_venn
+from kdplatform.analysis.rates import rates, temperature_sweep
+from kdplatform.analysis.reading import Db, connect
+from kdplatform.store.schema import Role
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -26,7 +32,7 @@ if TYPE_CHECKING:
 
 DPI = 120
 TEACHER, BASELINE, STUDENT, STUDENT_MEMORIZED, OTHER = "#2ca02c", "#d62728", "#1f77b4", "#ff7f0e", "#9a9a9a"
-MODEL_COLOURS = {"teacher": TEACHER, "baseline": BASELINE, "student": STUDENT}
+MODEL_COLOURS = {Role.TEACHER: TEACHER, Role.BASELINE: BASELINE, Role.STUDENT: STUDENT}
 
 Drawn = tuple[str, "Figure"] | None
 
@@ -67,7 +73,7 @@ _LABELS = {"A": (-1.45, 1.5, "bottom", "\n"), "B": (1.45, 1.5, "bottom", "\n"), 
 
 
 def draw_venn3(ax: Axes, counts: Mapping[str, int], labels: tuple[str, str, str]) -> None:
-    """Three equal circles (areas not to scale) on `ax`, each of queries.REGIONS' counts in its region
+    """Three equal circles (areas not to scale) on `ax`, each of overlap.REGIONS' counts in its region
     (AC, the inherited region, in bold) and each set's label with its total; shared by the report's
     figure and the dashboard's Overlap page."""
     from matplotlib.patches import Circle
@@ -86,7 +92,7 @@ def draw_venn3(ax: Axes, counts: Mapping[str, int], labels: tuple[str, str, str]
             fontsize=12,
             fontweight="bold" if r == "AC" else "normal",
         )
-    total = {k: sum(counts.get(r, 0) for r in queries.REGIONS if k in r) for k in "ABC"}
+    total = {k: sum(counts.get(r, 0) for r in REGIONS if k in r) for k in "ABC"}
     for key, (x, y, va, sep) in _LABELS.items():
         text = f"{labels['ABC'.index(key)]}{sep}({total[key]:,})"
         ax.text(x, y, text, ha="center", va=va, color=colours[key], fontsize=9)
@@ -98,7 +104,7 @@ def draw_venn3(ax: Axes, counts: Mapping[str, int], labels: tuple[str, str, str]
 
 def venn(db: Db, job_id: int) -> Drawn:
     """The report's Figure 4 table as a picture: teacher, pooled baseline seeds, pooled student group."""
-    v = queries.job_venn(db, job_id)
+    v = job_venn(db, job_id)
     if v is None:
         return None
     fig = _figure(5.4, 4.8)
@@ -107,7 +113,7 @@ def venn(db: Db, job_id: int) -> Drawn:
         f"baseline, {_seeds(len(v.baseline))} pooled",
         f"{v.student.label.rsplit(' (', 1)[0]}, {_seeds(len(v.student.run_ids))} pooled",
     )
-    draw_venn3(fig.add_subplot(), {r: int(v[r]) for r in queries.REGIONS}, labels)
+    draw_venn3(fig.add_subplot(), {r: int(v[r]) for r in REGIONS}, labels)
     caption = (
         f"Figure 4: examples memorized by the teacher, the baseline ({_seeds(len(v.baseline))} pooled) and "
         f"the {v.student.label}, seeds pooled; each region's count (bold: inherited, memorized by "
@@ -120,7 +126,7 @@ def venn(db: Db, job_id: int) -> Drawn:
 def consistency(db: Db, job_id: int) -> Drawn:
     """Seed counts need several seeds: with one baseline and one student run the matrix says nothing the
     Venn does not."""
-    m = queries.consistency_matrix(db, job_id)
+    m = consistency_matrix(db, job_id)
     if m.empty or max(m.shape) < 3:
         return None
     counts = m.to_numpy(dtype=float)
@@ -142,7 +148,7 @@ def consistency(db: Db, job_id: int) -> Drawn:
             )
     ax.set_xticks(range(m.shape[1]), [str(c) for c in m.columns])
     ax.set_yticks(range(m.shape[0]), [str(r) for r in m.index])
-    g: queries.Group = m.attrs["group"]
+    g: Group = m.attrs["group"]
     ax.set_xlabel("student seeds that memorized")
     ax.set_title(g.label, fontsize=10)
     ax.set_ylabel("baseline seeds that memorized")
@@ -157,7 +163,7 @@ def consistency(db: Db, job_id: int) -> Drawn:
 def zlib_vs_ppl(db: Db, job_id: int, sample: int = 25_000) -> Drawn:
     """Easy-to-memorize examples against the rest; above `sample` examples the others are subsampled, as
     the paper's 25,000."""
-    df = browse.easy_scatter(db, job_id, sample).dropna(subset=["zlib_entropy", "baseline_ppl"])
+    df = easy_scatter(db, job_id, sample).dropna(subset=["zlib_entropy", "baseline_ppl"])
     if df.empty:
         return None
     easy, other = df[df["easy"]], df[~df["easy"]]
@@ -173,7 +179,7 @@ def zlib_vs_ppl(db: Db, job_id: int, sample: int = 25_000) -> Drawn:
     ax.set_xlabel("zlib entropy (bytes)")
     ax.set_ylabel("baseline perplexity")
     ax.legend(fontsize=8)
-    n_baseline = len(queries.role_runs(db, job_id, "baseline"))
+    n_baseline = len(role_runs(db, job_id, Role.BASELINE))
     step = int(df.attrs.get("step", 1))
     shown = (
         f"all {len(df):,} training examples"
@@ -198,7 +204,7 @@ FEATURES = (
 
 def features(db: Db, job_id: int) -> Drawn:
     """A distribution split needs both sides: no figure when the student memorized nothing (or all)."""
-    df = queries.features(db, job_id)
+    df = example_features(db, job_id)
     if df.empty:
         return None
     mem = df["student_memorized"]
@@ -222,7 +228,7 @@ def features(db: Db, job_id: int) -> Drawn:
         if log:
             _log_y(ax)
         ax.set_title(label, fontsize=10)
-    g: queries.Group = df.attrs["group"]
+    g: Group = df.attrs["group"]
     caption = (
         f"Figure 7: the classifier's features of the examples the {g.label} memorized (any seed) "
         "and of those it did not (example_features); box plots: median, quartiles, whiskers at 1.5 IQR."
@@ -239,7 +245,7 @@ SUBSETS = {
 
 def entropy_vs_logprob(db: Db, job_id: int) -> Drawn:
     """mia.mechanism_points' two subsets side by side, each model a colour (the paper's left and right)."""
-    pts = mia.mechanism_points(db, job_id)
+    pts = mechanism_points(db, job_id)
     present = [s for s in SUBSETS if (pts["subset"] == s).any()]
     if not present:
         return None
@@ -251,7 +257,7 @@ def entropy_vs_logprob(db: Db, job_id: int) -> Drawn:
             sel = part[part["model"] == model]
             if sel.empty:
                 continue
-            if subset == "student_memorized" and model == "student":
+            if subset == "student_memorized" and model == Role.STUDENT:
                 colour = STUDENT_MEMORIZED
             ax.scatter(
                 sel["suffix_entropy"], sel["suffix_logprob"], s=12, alpha=0.6, color=colour, label=model
@@ -261,7 +267,7 @@ def entropy_vs_logprob(db: Db, job_id: int) -> Drawn:
         ax.set_xlabel("mean suffix entropy (nats)")
         ax.legend(fontsize=8)
     axes[0].set_ylabel("suffix log-probability")
-    g = queries.student_group(db, job_id)
+    g = student_group(db, job_id)
     caption = (
         "Figure 8: suffix log-probability against mean suffix entropy of the teacher, baseline and student "
         f"({g.label if g else 'student'}) on the examples the teacher and a baseline seed memorized but no "
@@ -276,17 +282,17 @@ def temperature(db: Db, job_id: int) -> Drawn:
     """A sweep needs two temperatures of one objective trained by one seed. The mean is over the seeds
     that trained every temperature (as the Figure 2 verdict compares them); every seed's runs are drawn
     too, so extra seeds at the first temperature stay visible without skewing the curve."""
-    sweep = queries.temperature_sweep(db, job_id, every_temperature=True)
+    sweep = temperature_sweep(db, job_id, every_temperature=True)
     sweep = sweep.assign(objective=sweep["objective"].fillna("–"))
     objectives = [
         o for o, part in sweep.groupby("objective", sort=True) if part["temperature"].nunique() >= 2
     ]
     if not objectives:
         return None
-    rates = queries.rates(db, job_id)
-    runs = rates[(rates["role"] == "student") & rates["temperature"].notna()]
+    per_run = rates(db, job_id)
+    runs = per_run[(per_run["role"] == Role.STUDENT) & per_run["temperature"].notna()]
     runs = runs.assign(objective=runs["objective"].fillna("–"))
-    base = rates.loc[rates["role"] == "baseline", "rate_pct"]
+    base = per_run.loc[per_run["role"] == Role.BASELINE, "rate_pct"]
     seeds = sorted({int(s) for s in runs["seed"].dropna()})
     palette = ["#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
     fig = _figure(4.6 * len(objectives), 3.8)
@@ -353,7 +359,7 @@ def write_figures(db: Db, job_id: int, out_dir: Path) -> list[tuple[str, Path]]:
     same database writes the same bytes on the same matplotlib.
     """
     if isinstance(db, str):  # one connection for the figures' queries
-        with queries.connect(db) as conn:
+        with connect(db) as conn:
             return write_figures(conn, job_id, out_dir)
     import matplotlib
 
