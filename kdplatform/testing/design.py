@@ -56,18 +56,10 @@ class JobDesign:
 
 
 @dataclass(frozen=True)
-class Design:
-    jobs: tuple[JobDesign, ...]
-    datasets: tuple[DatasetDesign, ...]
-    n_examples: int = 240
-    seed: int = 0
-    prefix_len: int = 32
-    suffix_len: int = 32
-    vocab: int = 2000
-    first_example_id: int = 0
-    example_id_step: int = 1
-    awkward: bool = False
-    """Texts start with strings that break naive CSV/COPY or encoding paths (AWKWARD)."""
+class Memorization:
+    """How memorized sets are drawn: an example is memorized by a run when its latent difficulty plus
+    noise is below the run's capacity, or spontaneously, or (students) inherited from the teacher."""
+
     rate_scale: float = 1.0
     """Multiplies every capacity and the spontaneous rate (small databases need more memorized)."""
     noise: float = 0.3
@@ -76,9 +68,26 @@ class Design:
     """Probability that any example is memorized regardless of its difficulty."""
     inherit: float = 0.03
     """Probability that a student also memorizes an example its teacher memorized."""
-    lineage: bool = True
-    """Data and hard_data stages and the run_inputs edges between datasets, runs and checkpoints."""
-    checkpoints: bool = True
+
+
+@dataclass(frozen=True)
+class Design:
+    jobs: tuple[JobDesign, ...]
+    datasets: tuple[DatasetDesign, ...]
+    n_examples: int = 240
+    seed: int = 0
+    window: tuple[int, int] = (32, 32)
+    """Prefix and suffix lengths in tokens."""
+    vocab: int = 2000
+    example_ids: tuple[int, int] = (0, 1)
+    """The first example id and the step between ids (stable ids need not be 0..n-1)."""
+    awkward: bool = False
+    """Texts start with strings that break naive CSV/COPY or encoding paths (AWKWARD)."""
+    memorization: Memorization = Memorization()
+    provenance: bool = True
+    """What the pipeline records besides results: data and hard_data stages, the run_inputs edges
+    between datasets, runs and checkpoints, checkpoints, stage start and finish times. Off: train and
+    scan runs alone (reports then say no wall time and no Table 1)."""
     greedy: bool = True
     """Greedy continuations of memorized examples and near misses."""
     hard_examples: bool = False
@@ -91,8 +100,16 @@ class Design:
     chunk_rows: int = 131_072
 
     @property
+    def prefix_len(self) -> int:
+        return self.window[0]
+
+    @property
+    def suffix_len(self) -> int:
+        return self.window[1]
+
+    @property
     def seq_len(self) -> int:
-        return self.prefix_len + self.suffix_len
+        return sum(self.window)
 
     def digest(self, ds: DatasetDesign) -> str:
         if ds.digest:
@@ -192,15 +209,10 @@ def analysis_design() -> Design:
         datasets=(DatasetDesign("pythia", id=10), DatasetDesign("olmo", "olmo2", id=11, zlib_jitter=5)),
         n_examples=240,
         seed=20240601,
-        prefix_len=50,
-        suffix_len=50,
-        first_example_id=3_000_000_007,
-        example_id_step=4099,
-        noise=0.25,
-        spontaneous=0.02,
-        inherit=0.05,
-        lineage=False,
-        checkpoints=False,
+        window=(50, 50),
+        example_ids=(3_000_000_007, 4099),
+        memorization=Memorization(noise=0.25, spontaneous=0.02, inherit=0.05),
+        provenance=False,
         greedy=False,
         keep_rows=True,
     )
@@ -221,12 +233,10 @@ def store_design(name: str = "study", seed: int = 0, n: int = 120) -> Design:
         datasets=(DatasetDesign("builtin", digest=digest),),
         n_examples=n,
         seed=seed,
-        prefix_len=20,
-        suffix_len=20,
+        window=(20, 20),
         vocab=512,
-        first_example_id=3,
-        example_id_step=7,
+        example_ids=(3, 7),
         awkward=True,
-        noise=0.2,
+        memorization=Memorization(noise=0.2),
         hard_examples=True,
     )

@@ -48,11 +48,11 @@ def scan(
 ) -> tuple[np.ndarray, np.ndarray, pa.Table]:
     """(memorized, match length, scan_results rows) of one trained run; `ids` holds run_id,
     dataset_id and scan_run_id."""
-    n, z, s = len(chunk), chunk.z, d.suffix_len
-    cap = capacity * d.rate_scale
-    mem = (z + rng.normal(0, d.noise * cap, n) < cap) | (rng.random(n) < d.spontaneous * d.rate_scale)
+    n, z, s, how = len(chunk), chunk.z, d.suffix_len, d.memorization
+    cap = capacity * how.rate_scale
+    mem = (z + rng.normal(0, how.noise * cap, n) < cap) | (rng.random(n) < how.spontaneous * how.rate_scale)
     if teacher_mem is not None and role.is_student:
-        mem |= teacher_mem & (rng.random(n) < d.inherit)
+        mem |= teacher_mem & (rng.random(n) < how.inherit)
     near = ~mem & (z < 3 * cap)
     match = np.minimum(s - 1, rng.geometric(0.5, n) - 1)
     match[near] = rng.integers(s // 2, s, int(near.sum()))

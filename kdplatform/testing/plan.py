@@ -122,16 +122,14 @@ def plan_job(rows: Rows, d: Design, jd: JobDesign, index: int, datasets: dict[st
                 "model_id": model,
                 "dataset_id": dataset,
                 "mlflow_run_id": f"mlflow-{jd.name}-{key}",
-                "started_at": at(60 * (index * 100 + n)),
-                "finished_at": at(60 * (index * 100 + n) + 30),
-                "seconds": 30.0 + n,
-            },
+            }
+            | _timings(d, 60 * (index * 100 + n)),
         )
         job.stages[key] = rid
         return rid
 
     def edge(rid: int, kind: InputKind, dataset=None, input_run=None, checkpoint=None) -> None:
-        if d.lineage:
+        if d.provenance:
             rows.add(
                 "run_inputs",
                 {
@@ -143,14 +141,14 @@ def plan_job(rows: Rows, d: Design, jd: JobDesign, index: int, datasets: dict[st
                 },
             )
 
-    if d.lineage:
+    if d.provenance:
         edge(run("data", StageKind.DATA, dataset=job.dataset), InputKind.DATASET, dataset=job.dataset)
     teacher: tuple[int, int | None] | None = None
     hard = datasets.get(f"{jd.dataset}:hard") if jd.hard_data else None
     for arm in jd.arms:
         for seed in arm.seeds:
             train_ds = hard if hard is not None and arm.role == Role.STUDENT_HARD else job.dataset
-            if train_ds != job.dataset and d.lineage and "hard_data" not in job.stages:
+            if train_ds != job.dataset and d.provenance and "hard_data" not in job.stages:
                 hd = run("hard_data", StageKind.GENERATE, dataset=train_ds)
                 edge(hd, InputKind.DATASET, dataset=job.dataset)
                 edge(hd, InputKind.TEACHER, input_run=teacher[0], checkpoint=teacher[1])
@@ -192,9 +190,15 @@ def plan_job(rows: Rows, d: Design, jd: JobDesign, index: int, datasets: dict[st
     return job
 
 
+def _timings(d: Design, start: float) -> dict:
+    if not d.provenance:
+        return {}
+    return {"started_at": at(start), "finished_at": at(start + 30), "seconds": 30.0}
+
+
 def _checkpoints(rows: Rows, d: Design, run_id: int, arm: Arm, seed: int, key: str) -> int | None:
     """Three epochs of checkpoints, weights kept for the final one only; returns the final's id."""
-    if not d.checkpoints:
+    if not d.provenance:
         return None
     final = None
     for epoch in (1, 2, 3):

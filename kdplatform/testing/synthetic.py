@@ -40,6 +40,8 @@ class Study:
     scanned dataset), train_dataset_id, model_id, scan_run_id, family."""
     stages: dict[str, dict[str, int]]
     """Job name -> stage key -> run id (every run of the job)."""
+    trained: dict[tuple[str, str, str | None, float | None, int], int] = field(default_factory=dict)
+    """(job, role, objective, temperature, seed) -> train run id."""
     mem: dict[int, set[int]] = field(default_factory=dict)
     classifier_runs: dict[str, int] = field(default_factory=dict)
     workdir: Path = Path()
@@ -97,6 +99,11 @@ def build_study(
         datasets=datasets,
         runs=_runs_frame(design, jobs),
         stages={j.design.name: j.stages for j in jobs},
+        trained={
+            (j.design.name, t.arm.role.value, t.arm.objective, t.arm.temperature, t.seed): t.ids["run_id"]
+            for j in jobs
+            for t in j.trained
+        },
         mem=mem,
         classifier_runs={j.design.name: j.classifier for j in jobs if j.classifier is not None},
         workdir=design.workdir,
@@ -109,7 +116,7 @@ def _chunk(d: Design, rng: np.random.Generator, start: int) -> Chunk:
     index = np.arange(start, min(d.n_examples, start + d.chunk_rows), dtype=np.int64)
     z = rng.random(len(index))
     return Chunk(
-        index, d.first_example_id + d.example_id_step * index, z, texts.tokens(rng, z, d.seq_len, d.vocab)
+        index, d.example_ids[0] + d.example_ids[1] * index, z, texts.tokens(rng, z, d.seq_len, d.vocab)
     )
 
 
@@ -187,7 +194,7 @@ def _write_examples(
                 mem[t.ids["run_id"]].update(chunk.ids[m].tolist())
             if job.classifier is not None:
                 base = [a.capacity for a in job.design.arms if a.role == Role.BASELINE] or [0.01]
-                threshold = base[0] * d.rate_scale
+                threshold = base[0] * d.memorization.rate_scale
                 insert(
                     "example_risk",
                     outcomes.risk(classifier_rng, chunk, job.classifier, job.dataset, threshold),
