@@ -166,7 +166,7 @@ def bench_design(
         tuple(datasets),
         n_examples,
         seed,
-        rate_scale=rate_scale,
+        memorization=Memorization(rate_scale=rate_scale),
         write_files=write_files,
         **extra,
     )
