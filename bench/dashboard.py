@@ -109,7 +109,9 @@ def page_calls(url: str, job: str = "bench") -> dict[str, list[tuple[str, Callab
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--examples", type=int, default=1_000_000)
+    p.add_argument(
+        "--examples", type=int, default=1_000_000, help="examples in the study (20000: a quick run)"
+    )
     p.add_argument("--db", help="DuckDB file (default: a fresh one under /tmp)")
     p.add_argument("--keep", action="store_true", help="keep the database; reuse it when it exists")
     p.add_argument("--repeat", type=int, default=2, help="runs per call; the best is reported")
