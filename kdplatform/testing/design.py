@@ -159,7 +159,7 @@ def bench_design(
         )
         distill = {"objective": [FKL], "temperature": [2.0]}
         jobs.append(JobDesign("bench-olmo", olmo, "bench-olmo", {"student": {"distill": distill}}))
-        datasets.append(DatasetDesign("bench-olmo", "olmo2", zlib_jitter=5))
+        datasets.append(DatasetDesign("bench-olmo", "olmo2", zlib_jitter=2))
     extra = {"workdir": Path(workdir)} if workdir else {}
     return Design(
         tuple(jobs),

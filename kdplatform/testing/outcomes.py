@@ -28,6 +28,8 @@ class Chunk:
     ids: np.ndarray
     z: np.ndarray
     tokens: np.ndarray
+    zlib: np.ndarray
+    """zlib entropy of the text (rising with difficulty), before a dataset's tokenizer jitter."""
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from kdplatform.store import db
 from kdplatform.store.schema import Role, StageKind
@@ -87,8 +87,8 @@ def build_study(
                     for r in rs:
                         rows.add_plain(table, r)
         rows.flush()
-        log(f"small tables written in {time.perf_counter() - t0:.1f} s")
-        kept = _write_examples(conn, design, datasets, fresh, jobs, vocab, vocab_words, classifier_rng)
+    log(f"small tables written in {time.perf_counter() - t0:.1f} s")
+    kept = _write_examples(engine, design, datasets, fresh, jobs, vocab, vocab_words, classifier_rng)
     if not isinstance(target, Engine):
         engine.dispose()
     log(f"study written in {time.perf_counter() - t0:.1f} s")
@@ -115,9 +115,9 @@ def build_study(
 def _chunk(d: Design, rng: np.random.Generator, start: int) -> Chunk:
     index = np.arange(start, min(d.n_examples, start + d.chunk_rows), dtype=np.int64)
     z = rng.random(len(index))
-    return Chunk(
-        index, d.example_ids[0] + d.example_ids[1] * index, z, texts.tokens(rng, z, d.seq_len, d.vocab)
-    )
+    toks = texts.tokens(rng, z, d.seq_len, d.vocab)
+    zlib = np.maximum(20, d.seq_len * (1 + 4 * z) + rng.normal(0, d.seq_len / 5, len(z))).round()
+    return Chunk(index, d.example_ids[0] + d.example_ids[1] * index, z, toks, zlib)
 
 
 def _examples(
@@ -128,9 +128,7 @@ def _examples(
     prefix, suffix = texts.join(vocab, chunk.tokens[:, :p]), texts.join(vocab, chunk.tokens[:, p:])
     if d.awkward:
         prefix = texts.awkward(chunk.index, prefix)
-    zlib = np.maximum(20, d.seq_len * (1 + 4 * chunk.z) + rng.normal(0, d.seq_len / 5, n)).round()
-    if ds.zlib_jitter:
-        zlib += rng.integers(-ds.zlib_jitter, ds.zlib_jitter + 1, n)
+    zlib = chunk.zlib + (rng.integers(-ds.zlib_jitter, ds.zlib_jitter + 1, n) if ds.zlib_jitter else 0)
     scale = 0.93 if ds.family != "gpt_neox" else 1.0
     return pa.table(
         {
@@ -141,7 +139,7 @@ def _examples(
             "prefix_text": prefix,
             "suffix_text": suffix,
             "zlib_entropy": pa.array(zlib.astype(np.int32)),
-            "zlib_bits_per_token": pa.array(8 * zlib / d.seq_len * scale + rng.normal(0, 0.2, n)),
+            "zlib_bits_per_token": pa.array(8 * zlib / d.seq_len * scale + rng.normal(0, 0.05, n)),
         }
     )
 
@@ -151,7 +149,7 @@ def _with_dataset(rows: pa.Table, dataset_id: int) -> pa.Table:
 
 
 def _write_examples(
-    conn: Connection,
+    engine: Engine,
     d: Design,
     datasets: dict[str, int],
     fresh: list[tuple[str, DatasetDesign]],
@@ -160,56 +158,58 @@ def _write_examples(
     vocab_words: list[str],
     classifier_rng: np.random.Generator,
 ) -> tuple[dict[int, set[int]], dict[str, pd.DataFrame]]:
-    """Every per-example table, chunk by chunk; returns memorized sets and (keep_rows) the frames."""
+    """Every per-example table, one transaction a chunk (DuckDB keeps a transaction's rows in memory
+    until it commits); returns the memorized sets and (keep_rows) the frames."""
     mem: dict[int, set[int]] = {t.ids["run_id"]: set() for j in jobs for t in j.trained}
     kept: dict[str, list[pa.Table]] = {"examples": [], "scans": [], "kld": []}
-    writer = _TokenFiles(d, datasets, fresh, vocab_words)
-
-    def insert(table: str, rows: pa.Table, keep: str | None = None) -> None:
-        db.bulk_insert(conn, table, rows)
-        if keep and d.keep_rows:
-            kept[keep].append(rows)
-
+    files = _TokenFiles(d, fresh, vocab_words)
     for c, start in enumerate(range(0, d.n_examples, d.chunk_rows)):
         rng = np.random.default_rng([d.seed, 1, c])
         chunk = _chunk(d, rng, start)
-        writer.write(chunk)
+        files.write(chunk)
         ex_rng = np.random.default_rng([d.seed, 3, c])  # the same examples whichever datasets are reused
         by_design = {ds.name: _examples(d, ex_rng, chunk, vocab, ds) for ds in d.datasets}
-        for name, ds in fresh:
-            insert("examples", _with_dataset(by_design[ds.name], datasets[name]), "examples")
-        for job in jobs:
-            teacher: tuple[int, np.ndarray] | None = None
-            for t in job.trained:
-                m, match, scans = outcomes.scan(
-                    rng, d, chunk, t.arm.role, t.arm.capacity, teacher[1] if teacher else None, t.ids
-                )
-                insert("scan_results", scans, "scans")
-                if t.arm.role == Role.TEACHER:
-                    teacher = (t.ids["run_id"], m)
-                elif job.design.kld and teacher:
-                    insert("example_kld", outcomes.kld(rng, chunk, t.ids, teacher[0]), "kld")
-                if d.greedy:
-                    insert("greedy_continuations", outcomes.greedy(rng, d, chunk, match, t.ids, vocab))
-                mem[t.ids["run_id"]].update(chunk.ids[m].tolist())
-            if job.classifier is not None:
-                base = [a.capacity for a in job.design.arms if a.role == Role.BASELINE] or [0.01]
-                threshold = base[0] * d.memorization.rate_scale
-                insert(
-                    "example_risk",
-                    outcomes.risk(classifier_rng, chunk, job.classifier, job.dataset, threshold),
-                )
-    writer.close()
-    frames = {k: pa.concat_tables(v).to_pandas() for k, v in kept.items() if v}
-    return mem, frames
+        with engine.begin() as conn:
+
+            def insert(table: str, rows: pa.Table, keep: str | None = None) -> None:
+                db.bulk_insert(conn, table, rows)  # noqa: B023  (called within this iteration only)
+                if keep and d.keep_rows:
+                    kept[keep].append(rows)
+
+            for name, ds in fresh:
+                insert("examples", _with_dataset(by_design[ds.name], datasets[name]), "examples")
+            for job in jobs:
+                teacher: tuple[int, np.ndarray] | None = None
+                for t in job.trained:
+                    m, match, scans = outcomes.scan(
+                        rng, d, chunk, t.arm.role, t.arm.capacity, teacher[1] if teacher else None, t.ids
+                    )
+                    insert("scan_results", scans, "scans")
+                    if t.arm.role == Role.TEACHER:
+                        teacher = (t.ids["run_id"], m)
+                    elif job.design.kld and teacher:
+                        insert("example_kld", outcomes.kld(rng, chunk, t.ids, teacher[0]), "kld")
+                    if d.greedy:
+                        insert("greedy_continuations", outcomes.greedy(rng, d, chunk, match, t.ids, vocab))
+                    mem[t.ids["run_id"]].update(chunk.ids[m].tolist())
+                if job.classifier is not None:
+                    base = [a.capacity for a in job.design.arms if a.role == Role.BASELINE] or [0.01]
+                    risk = outcomes.risk(
+                        classifier_rng,
+                        chunk,
+                        job.classifier,
+                        job.dataset,
+                        base[0] * d.memorization.rate_scale,
+                    )
+                    insert("example_risk", risk)
+    files.close()
+    return mem, {k: pa.concat_tables(v).to_pandas() for k, v in kept.items() if v}
 
 
 class _TokenFiles:
     """With Design.write_files: each new dataset's train.parquet (written chunk by chunk) and tokenizer."""
 
-    def __init__(
-        self, d: Design, datasets: dict[str, int], fresh: list[tuple[str, DatasetDesign]], vocab: list[str]
-    ):
+    def __init__(self, d: Design, fresh: list[tuple[str, DatasetDesign]], vocab: list[str]):
         self.writers: list[pq.ParquetWriter] = []
         self.paths = (
             [d.workdir / "data" / name for name, ds in fresh if ds.name == name] if d.write_files else []
@@ -218,8 +218,10 @@ class _TokenFiles:
             texts.write_tokenizer(vocab, path / "tokenizer")
 
     def write(self, chunk: Chunk) -> None:
+        if not self.paths:
+            return
         rows = texts.token_table(chunk.ids, chunk.tokens)
-        if self.paths and not self.writers:
+        if not self.writers:
             for path in self.paths:
                 path.mkdir(parents=True, exist_ok=True)
                 self.writers.append(pq.ParquetWriter(path / "train.parquet", rows.schema))
