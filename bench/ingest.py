@@ -26,25 +26,17 @@ import pyarrow as pa  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from kdplatform.store import db  # noqa: E402
-
-PARENTS = [
-    "INSERT INTO jobs (id, name, spec, spec_hash, workdir, created_at) "
-    "VALUES (1, 'b', '{}', 'h', '/', NOW())",
-    "INSERT INTO datasets (id, name, digest, source, tokenizer, vocab_size, seq_len, prefix_len, num_train, "
-    "num_val, path, created_at) VALUES (1, 'd', 'x', 'b', 't', 1, 2, 1, 1, 0, '/', NOW())",
-    "INSERT INTO runs (id, job_id, stage_key, kind, status, config, config_hash) VALUES "
-    "(1, 1, 'train', 'train', 'done', '{}', 'h'), (2, 1, 'scan', 'scan', 'done', '{}', 'h')",
-]
+from kdplatform.testing import build_study, store_design  # noqa: E402
 
 
-def rows(n: int) -> pa.Table:
+def rows(n: int, run_id: int, scan_run_id: int, dataset_id: int) -> pa.Table:
     rng = np.random.default_rng(0)
     return pa.table(
         {
-            "run_id": pa.array(np.ones(n), pa.int32()),
+            "run_id": pa.array(np.full(n, run_id), pa.int32()),
             "example_id": pa.array(np.arange(n), pa.int64()),
-            "dataset_id": pa.array(np.ones(n), pa.int32()),
-            "scan_run_id": pa.array(np.full(n, 2), pa.int32()),
+            "dataset_id": pa.array(np.full(n, dataset_id), pa.int32()),
+            "scan_run_id": pa.array(np.full(n, scan_run_id), pa.int32()),
             "memorized": pa.array(rng.random(n) < 0.01),
             "match_len": pa.array(rng.integers(0, 50, n), pa.int32()),
             "suffix_logprob": pa.array(rng.normal(-50, 10, n)),
@@ -54,12 +46,14 @@ def rows(n: int) -> pa.Table:
     )
 
 
-def ingest(url: str, table: pa.Table, drop_fks: bool = False) -> float:
+def ingest(url: str, n: int, drop_fks: bool = False) -> float:
+    """Seconds to bulk-insert `n` scan_results rows of a run of an (example-less) synthetic study."""
     engine = db.make_engine(url)
     db.upgrade(engine)
+    study = build_study(engine, store_design(n=0))
+    teacher = study.runs.iloc[0]
+    table = rows(n, int(teacher.id), int(teacher.scan_run_id), int(teacher.dataset_id))
     with engine.begin() as conn:
-        for sql in PARENTS:
-            conn.execute(text(sql))
         if drop_fks:  # what a schema without per-row foreign-key checks on scan_results would give
             for (name,) in conn.execute(
                 text(
@@ -73,7 +67,7 @@ def ingest(url: str, table: pa.Table, drop_fks: bool = False) -> float:
         db.bulk_insert(conn, "scan_results", table)
     seconds = time.perf_counter() - start
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT COUNT(*) FROM scan_results")).scalar() == table.num_rows
+        assert conn.execute(text("SELECT COUNT(*) FROM scan_results")).scalar() == n
     engine.dispose()
     return seconds
 
@@ -82,11 +76,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     args = ap.parse_args()
-    table = rows(args.rows)
-    print(f"{args.rows:,} scan_results rows ({table.nbytes / 2**20:.0f} MiB as Arrow), one transaction each")
+    n = args.rows
+    print(
+        f"{n:,} scan_results rows ({rows(n, 1, 2, 1).nbytes / 2**20:.0f} MiB as Arrow), one transaction each"
+    )
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        results["duckdb"] = ingest(f"duckdb:///{tmp}/b.duckdb", table)
+        results["duckdb"] = ingest(f"duckdb:///{tmp}/b.duckdb", n)
         stop = None
         url = os.environ.get("KDP_TEST_POSTGRES_URL")
         try:
@@ -95,10 +91,10 @@ def main() -> None:
 
                 server, stop = pg_server.start_local_postgres()
                 url = server.url(server.create_database())
-            results["postgresql"] = ingest(url, table)
+            results["postgresql"] = ingest(url, n)
             if stop is not None:  # a fresh database on the throwaway server
                 url = server.url(server.create_database())
-                results["pg, no FKs"] = ingest(url, table, drop_fks=True)
+                results["pg, no FKs"] = ingest(url, n, drop_fks=True)
         except Exception as e:
             print(f"postgresql: skipped ({type(e).__name__}: {e})")
         finally:
