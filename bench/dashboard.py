@@ -48,61 +48,78 @@ def generate(url: str, n_examples: int, *, log: Callable[[str], None] = lambda _
 # ---------------------------------------------------------------------------------------------- pages
 def page_calls(url: str, job: str = "bench") -> dict[str, list[tuple[str, Callable[[], object]]]]:
     """Each page's library calls, as its view in app/views makes them (no cache)."""
-    from kdplatform.analysis import browse, compare, filtering, mia, queries
+    from kdplatform import sql
+    from kdplatform.analysis import (
+        browser,
+        classifier_results,
+        compare,
+        features,
+        filtering,
+        groups,
+        jobs,
+        lineage,
+        mia,
+        overlap,
+        rates,
+        reading,
+    )
 
-    e = browse.engine(url)
-    j = queries.resolve_job(e, job)
-    group = queries.student_group(e, j)
-    runs = queries.scanned_runs(e, j)
+    e = reading.engine(url)
+    j = jobs.resolve_job(e, job)
+    group = groups.student_group(e, j)
+    runs = groups.scanned_runs(e, j)
     three = [int(x) for x in runs["run_id"][:3]]
-    cl = browse.classifier_run(e, j)
-    example = int(browse.search_examples(e, j, limit=1)["example_id"].iloc[0])
+    cl = classifier_results.classifier_run(e, j)
+    example = int(browser.search_examples(e, j, limit=1)["example_id"].iloc[0])
     return {
         "runs & lineage": [
-            ("jobs", lambda: browse.jobs(e)),
-            ("runs", lambda: browse.runs(e, j)),
-            ("lineage", lambda: browse.lineage(e, j)),
-            ("datasets", lambda: browse.datasets(e, j)),
-            ("checkpoints", lambda: browse.checkpoints(e, j)),
+            ("jobs", lambda: jobs.jobs(e)),
+            ("runs", lambda: jobs.runs(e, j)),
+            ("lineage", lambda: lineage.lineage(e, j)),
+            ("datasets", lambda: lineage.datasets(e, j)),
+            ("checkpoints", lambda: lineage.checkpoints(e, j)),
         ],
         "memorization": [
-            ("rates", lambda: queries.rates(e, j)),
-            ("rate_summary", lambda: queries.rate_summary(e, j)),
+            ("rates", lambda: rates.rates(e, j)),
+            ("rate_summary", lambda: rates.rate_summary(e, j)),
             ("soft_vs_hard", lambda: compare.soft_vs_hard(e, j)),
         ],
         "overlap": [
-            ("run_sets", lambda: browse.run_sets(e, j)),
-            ("venn3", lambda: queries.venn3(e, *three)),
-            ("overlap_matrix", lambda: browse.overlap_matrix(e, j)),
-            ("inheritance", lambda: queries.inheritance(e, j)),
-            ("consistency_matrix", lambda: queries.consistency_matrix(e, j)),
+            ("run_sets", lambda: overlap.run_sets(e, j)),
+            ("venn3", lambda: overlap.venn3(e, *three)),
+            ("overlap_matrix", lambda: overlap.overlap_matrix(e, j)),
+            ("inheritance", lambda: overlap.inheritance(e, j)),
+            ("consistency_matrix", lambda: overlap.consistency_matrix(e, j)),
         ],
         "easy examples": [
-            ("easy_scatter", lambda: browse.easy_scatter(e, j)),
+            ("easy_scatter", lambda: features.easy_scatter(e, j)),
             ("cross_ppl", lambda: compare.cross_ppl(e, three[0], three[1])),
         ],
         "classifier": [
-            ("feature_sample", lambda: browse.feature_sample(e, j, group)),
-            ("classifier_summary", lambda: queries.classifier_summary(e, j)),
-            ("risk_counts", lambda: browse.risk_counts(e, cl["run_id"], cl["group"]) if cl else None),
+            ("feature_sample", lambda: features.feature_sample(e, j, group)),
+            ("classifier_summary", lambda: classifier_results.classifier_summary(e, j)),
+            (
+                "risk_counts",
+                lambda: classifier_results.risk_counts(e, cl["run_id"], cl["group"]) if cl else None,
+            ),
             ("filtering_summary", lambda: filtering.filtering_summary(e, j)),
         ],
         "mechanism": [
             ("mechanism_points", lambda: mia.mechanism_points(e, j)),
-            ("kld_categories", lambda: browse.kld_categories(e, j, group)),
+            ("kld_categories", lambda: features.kld_categories(e, j, group)),
         ],
         "example browser": [
-            ("search (most memorized)", lambda: browse.search_examples(e, j)),
-            ("search text", lambda: browse.search_examples(e, j, text="kalo")),
-            ("search id", lambda: browse.search_examples(e, j, example_id=example)),
-            ("example_detail", lambda: browse.example_detail(e, j, example)),
+            ("search (most memorized)", lambda: browser.search_examples(e, j)),
+            ("search text", lambda: browser.search_examples(e, j, text="kalo")),
+            ("search id", lambda: browser.search_examples(e, j, example_id=example)),
+            ("example_detail", lambda: browser.example_detail(e, j, example)),
         ],
         "sql console": [
             (
                 "rates query",
-                lambda: browse.console(url, browse.EXAMPLE_QUERIES["Memorization rate per run (Table 2)"]),
+                lambda: sql.console(url, sql.EXAMPLE_QUERIES["Memorization rate per run (Table 2)"]),
             ),
-            ("overlap query", lambda: browse.console(url, browse.EXAMPLE_QUERIES["Pairwise overlap"])),
+            ("overlap query", lambda: sql.console(url, sql.EXAMPLE_QUERIES["Pairwise overlap"])),
         ],
     }
 

@@ -49,10 +49,10 @@ CLASSIFIER_RUN = 999
 def classified(study: Study):
     """The classifier run on job alpha's T=2 students (few positives, as in the paper), stored as run
     CLASSIFIER_RUN."""
-    from kdplatform.analysis import queries
     from kdplatform.analysis.classifier import ClassifierConfig, run_classifier, to_arrow
+    from kdplatform.analysis.features import features as example_features
 
-    features = queries.features(study.engine, study.jobs["alpha"], temperature=2.0)
+    features = example_features(study.engine, study.jobs["alpha"], temperature=2.0)
     result = run_classifier(features, ClassifierConfig(seed=3, threshold=0.6))
     run = {
         "id": CLASSIFIER_RUN,
