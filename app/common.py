@@ -1,10 +1,10 @@
 """What every page shares: the database URL, cached read-only calls into the library, the job picker,
 and the messages shown when there is nothing to draw yet.
 
-Pages call `load("name", *args)`: the named library function (see CALLS) runs on a read-only engine and
-its result is cached for TTL seconds, so reruns and other users' views do not hit the database again; a
-job that is writing makes the call wait (kdplatform.analysis.reading.engine) and, past the wait, the page
-says so instead of failing.
+Pages call `load("name", *args)`: the named library function (kdplatform.analysis.calls.CALLS, the
+table bench/dashboard.py times too) runs on a read-only engine and its result is cached for TTL seconds,
+so reruns and other users' views do not hit the database again; a job that is writing makes the call wait
+(kdplatform.analysis.reading.engine) and, past the wait, the page says so instead of failing.
 """
 
 from __future__ import annotations
@@ -12,26 +12,13 @@ from __future__ import annotations
 import argparse
 import html
 import os
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from kdplatform.analysis import (
-    browser,
-    classifier_results,
-    compare,
-    features,
-    filtering,
-    groups,
-    jobs,
-    lineage,
-    mia,
-    overlap,
-    rates,
-    reading,
-)
+from kdplatform.analysis import reading
+from kdplatform.analysis.calls import CALLS
 from kdplatform.analysis.groups import Group
 from kdplatform.analysis.reading import DatabaseUnavailable
 from kdplatform.store.schema import Role
@@ -39,42 +26,6 @@ from kdplatform.store.schema import Role
 DEFAULT_DB = "duckdb:///runs/quickstart/kdp.duckdb"
 TTL = 30
 RUN_HINT = reading.RUN_HINT
-
-CALLS: dict[str, Callable[..., Any]] = {
-    "jobs": jobs.jobs,
-    "schema_ready": jobs.schema_ready,
-    "runs": jobs.runs,
-    "lineage": lineage.lineage,
-    "datasets": lineage.datasets,
-    "checkpoints": lineage.checkpoints,
-    "run_sets": overlap.run_sets,
-    "overlap_matrix": overlap.overlap_matrix,
-    "easy_scatter": features.easy_scatter,
-    "feature_sample": features.feature_sample,
-    "classifier_run": classifier_results.classifier_run,
-    "risk_counts": classifier_results.risk_counts,
-    "kld_categories": features.kld_categories,
-    "search_examples": browser.search_examples,
-    "example_detail": browser.example_detail,
-    "scanned_runs": groups.scanned_runs,
-    "scanned": groups.scanned,
-    "rates": rates.rates,
-    "rate_summary": rates.rate_summary,
-    "overlap": overlap.overlap,
-    "venn3": overlap.venn3,
-    "job_venn": overlap.job_venn,
-    "inheritance": overlap.inheritance,
-    "consistency_matrix": overlap.consistency_matrix,
-    "groups": groups.groups,
-    "student_group": groups.student_group,
-    "classifier_summary": classifier_results.classifier_summary,
-    "soft_vs_hard": compare.soft_vs_hard,
-    "cross_ppl": compare.cross_ppl,
-    "zlib_correlation": compare.zlib_correlation,
-    "filtering_summary": filtering.filtering_summary,
-    "mechanism_points": mia.mechanism_points,
-    "mia": mia.mia,
-}
 
 
 def database_url() -> str:
@@ -185,6 +136,15 @@ def require_scans(job_id: int, name: str) -> pd.DataFrame:
         )
         st.stop()
     return runs
+
+
+def scanned_job(title: str) -> tuple[int, str]:
+    """A page about the selected job's scanned models: its title, then the job (id, name); ends the page
+    with what to run when there is no job or the job has no scanned models."""
+    st.title(title)
+    job_id, name = job()
+    require_scans(job_id, name)
+    return job_id, name
 
 
 def group_label(g: Group | None) -> str:

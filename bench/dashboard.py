@@ -47,72 +47,44 @@ def generate(url: str, n_examples: int, *, log: Callable[[str], None] = lambda _
 
 # ---------------------------------------------------------------------------------------------- pages
 def page_calls(url: str, job: str = "bench") -> dict[str, list[tuple[str, Callable[[], object]]]]:
-    """Each page's library calls, as its view in app/views makes them (no cache)."""
+    """Each page's library calls, by the names its view in app/views loads them under
+    (kdplatform.analysis.calls) and with the arguments it passes (no cache)."""
     from kdplatform import sql
-    from kdplatform.analysis import (
-        browser,
-        classifier_results,
-        compare,
-        features,
-        filtering,
-        groups,
-        jobs,
-        lineage,
-        mia,
-        overlap,
-        rates,
-        reading,
-    )
+    from kdplatform.analysis import reading
+    from kdplatform.analysis.calls import CALLS
+    from kdplatform.analysis.jobs import resolve_job
 
     e = reading.engine(url)
-    j = jobs.resolve_job(e, job)
-    group = groups.student_group(e, j)
-    runs = groups.scanned_runs(e, j)
+    j = resolve_job(e, job)
+
+    def call(name: str, *args: object, **kwargs: object) -> tuple[str, Callable[[], object]]:
+        return name, lambda: CALLS[name](e, *args, **kwargs)
+
+    group = CALLS["student_group"](e, j)
+    runs = CALLS["scanned_runs"](e, j)
     three = [int(x) for x in runs["run_id"][:3]]
-    cl = classifier_results.classifier_run(e, j)
-    example = int(browser.search_examples(e, j, limit=1)["example_id"].iloc[0])
+    cl = CALLS["classifier_run"](e, j)
+    example = int(CALLS["search_examples"](e, j, limit=1)["example_id"].iloc[0])
+    search = CALLS["search_examples"]
     return {
-        "runs & lineage": [
-            ("jobs", lambda: jobs.jobs(e)),
-            ("runs", lambda: jobs.runs(e, j)),
-            ("lineage", lambda: lineage.lineage(e, j)),
-            ("datasets", lambda: lineage.datasets(e, j)),
-            ("checkpoints", lambda: lineage.checkpoints(e, j)),
-        ],
-        "memorization": [
-            ("rates", lambda: rates.rates(e, j)),
-            ("rate_summary", lambda: rates.rate_summary(e, j)),
-            ("soft_vs_hard", lambda: compare.soft_vs_hard(e, j)),
-        ],
-        "overlap": [
-            ("run_sets", lambda: overlap.run_sets(e, j)),
-            ("venn3", lambda: overlap.venn3(e, *three)),
-            ("overlap_matrix", lambda: overlap.overlap_matrix(e, j)),
-            ("inheritance", lambda: overlap.inheritance(e, j)),
-            ("consistency_matrix", lambda: overlap.consistency_matrix(e, j)),
-        ],
-        "easy examples": [
-            ("easy_scatter", lambda: features.easy_scatter(e, j)),
-            ("cross_ppl", lambda: compare.cross_ppl(e, three[0], three[1])),
-        ],
+        "runs & lineage": [call("jobs"), call("runs", j), call("lineage", j), call("datasets", j)]
+        + [call("checkpoints", j)],
+        "memorization": [call("rates", j), call("rate_summary", j), call("soft_vs_hard", j)],
+        "overlap": [call("run_sets", j), call("venn3", *three), call("overlap_matrix", j)]
+        + [call("inheritance", j), call("consistency_matrix", j)],
+        "easy examples": [call("easy_scatter", j), call("cross_ppl", three[0], three[1])],
         "classifier": [
-            ("feature_sample", lambda: features.feature_sample(e, j, group)),
-            ("classifier_summary", lambda: classifier_results.classifier_summary(e, j)),
-            (
-                "risk_counts",
-                lambda: classifier_results.risk_counts(e, cl["run_id"], cl["group"]) if cl else None,
-            ),
-            ("filtering_summary", lambda: filtering.filtering_summary(e, j)),
+            call("feature_sample", j, group),
+            call("classifier_summary", j),
+            ("risk_counts", lambda: CALLS["risk_counts"](e, cl["run_id"], cl["group"]) if cl else None),
+            call("filtering_summary", j),
         ],
-        "mechanism": [
-            ("mechanism_points", lambda: mia.mechanism_points(e, j)),
-            ("kld_categories", lambda: features.kld_categories(e, j, group)),
-        ],
+        "mechanism": [call("mechanism_points", j), call("kld_categories", j, group)],
         "example browser": [
-            ("search (most memorized)", lambda: browser.search_examples(e, j)),
-            ("search text", lambda: browser.search_examples(e, j, text="kalo")),
-            ("search id", lambda: browser.search_examples(e, j, example_id=example)),
-            ("example_detail", lambda: browser.example_detail(e, j, example)),
+            ("search (most memorized)", lambda: search(e, j)),
+            ("search text", lambda: search(e, j, text="kalo")),
+            ("search id", lambda: search(e, j, example_id=example)),
+            call("example_detail", j, example),
         ],
         "sql console": [
             (

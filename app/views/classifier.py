@@ -12,9 +12,7 @@ import streamlit as st
 
 from kdplatform.analysis.classifier_results import roc_curve, summary_table
 
-st.title("Classifier")
-job_id, name = common.job()
-common.require_scans(job_id, name)
+job_id, name = common.scanned_job("Classifier")
 
 FEATURES = {
     "zlib_entropy": ("zlib entropy (bytes)", False),

@@ -8,9 +8,7 @@ import common
 import numpy as np
 import streamlit as st
 
-st.title("Easy examples")
-job_id, name = common.job()
-common.require_scans(job_id, name)
+job_id, name = common.scanned_job("Easy examples")
 
 st.subheader("zlib entropy vs baseline perplexity (Figure 5)")
 sample = st.select_slider(

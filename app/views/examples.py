@@ -9,9 +9,7 @@ from common import esc
 
 from kdplatform.analysis import browser
 
-st.title("Example browser")
-job_id, name = common.job()
-common.require_scans(job_id, name)
+job_id, name = common.scanned_job("Example browser")
 
 MATCHED = "background:#e6f4ea"
 MISMATCH = "background:#f8b4b4;font-weight:bold;text-decoration:underline"

@@ -12,9 +12,7 @@ import streamlit as st
 from kdplatform.analysis import mia
 from kdplatform.store.schema import Role
 
-st.title("Mechanism")
-job_id, name = common.job()
-common.require_scans(job_id, name)
+job_id, name = common.scanned_job("Mechanism")
 
 SUBSETS = {
     "teacher_baseline_not_student": "memorized by teacher and baseline, not the student (left)",
@@ -27,7 +25,7 @@ if group is None:
     st.stop()
 
 st.subheader("Entropy vs log-probability (Figure 8)")
-points = common.load("mechanism_points", job_id, group.role, group.objective, group.temperature)
+points = common.load("mechanism_points", job_id, group)
 if points.empty:
     st.info(
         "No examples in either subset: the job needs a scanned teacher and baseline, and memorized examples."
@@ -93,6 +91,4 @@ else:
 with st.expander("Membership-inference view (A.5): one feature separating student from baseline-only"):
     st.caption("Reads the group's whole example_features table (slow on large jobs), so it runs on request.")
     if st.button("Compute feature AUCs", key="mia_go"):
-        st.dataframe(
-            common.load("mia", job_id, group.role, group.objective, group.temperature), hide_index=True
-        )
+        st.dataframe(common.load("mia", job_id, group), hide_index=True)

@@ -10,9 +10,23 @@ import streamlit as st
 
 from kdplatform.store.schema import Role
 
-st.title("Memorization")
-job_id, name = common.job()
-common.require_scans(job_id, name)
+job_id, name = common.scanned_job("Memorization")
+
+
+def rate_bars(df: pd.DataFrame, x: str, color: alt.Color, tooltip: list[str], height: int) -> alt.Chart:
+    """Memorization rate (`rate_pct`) as one bar per row, in the frame's order."""
+    return (
+        alt.Chart(df)
+        .mark_bar()
+        .encode(
+            x=alt.X(x, sort=None, title=None),
+            y=alt.Y("rate_pct:Q", title="memorized (%)"),
+            color=color,
+            tooltip=tooltip,
+        )
+        .properties(height=height)
+    )
+
 
 rates = common.load("rates", job_id)
 summary = common.load("rate_summary", job_id)
@@ -24,18 +38,8 @@ st.dataframe(
     hide_index=True,
     column_config={"rate_pct": st.column_config.NumberColumn("rate (%)", format="%.4f")},
 )
-st.altair_chart(
-    alt.Chart(rates)
-    .mark_bar()
-    .encode(
-        x=alt.X("run:N", sort=None, title=None),
-        y=alt.Y("rate_pct:Q", title="memorized (%)"),
-        color=alt.Color("role:N"),
-        tooltip=["run_id", "role", "seed", "objective", "temperature", "examples", "memorized", "rate_pct"],
-    )
-    .properties(height=280),
-    width="stretch",
-)
+tooltip = ["run_id", "role", "seed", "objective", "temperature", "examples", "memorized", "rate_pct"]
+st.altair_chart(rate_bars(rates, "run:N", alt.Color("role:N"), tooltip, 280), width="stretch")
 st.markdown("**Mean ± std over seeds, per configuration**")
 st.dataframe(
     summary,
@@ -124,17 +128,9 @@ else:
                 }
             )
     fig9 = pd.DataFrame(picked)
+    tooltip = ["model", "rate_pct", "std", "runs"]
     st.altair_chart(
-        alt.Chart(fig9)
-        .mark_bar()
-        .encode(
-            x=alt.X("model:N", sort=None, title=None),
-            y=alt.Y("rate_pct:Q", title="memorized (%)"),
-            color=alt.Color("model:N", legend=None),
-            tooltip=["model", "rate_pct", "std", "runs"],
-        )
-        .properties(height=260),
-        width="stretch",
+        rate_bars(fig9, "model:N", alt.Color("model:N", legend=None), tooltip, 260), width="stretch"
     )
     c = st.columns(4)
     c[0].metric(

@@ -9,9 +9,7 @@ import pandas as pd
 import plots
 import streamlit as st
 
-st.title("Overlap")
-job_id, name = common.job()
-common.require_scans(job_id, name)
+job_id, name = common.scanned_job("Overlap")
 
 REGION_TEXT = {
     "A": "A only",
@@ -159,7 +157,7 @@ group = common.pick_group(job_id, "Student group", key="consistency_group", defa
 if group is None:
     st.info(f"Job `{name}` has no scanned students.")
 else:
-    m = common.load("consistency_matrix", job_id, group.role, group.objective, group.temperature)
+    m = common.load("consistency_matrix", job_id, group)
     m.attrs = {}  # holds the Group, which Arrow cannot serialise
     if m.empty:
         st.info("No baseline runs to compare the students' seeds with.")

@@ -12,20 +12,15 @@ import math
 
 import pandas as pd
 
-from kdplatform.analysis.groups import Group, group_filter, group_params, scanned_runs, student_group
+from kdplatform.analysis.groups import Group, GroupChoice, chosen, group_filter, group_params, scanned_runs
 from kdplatform.analysis.reading import Db, read
 from kdplatform.store.schema import Role
 
 
-def features(
-    db: Db,
-    job_id: int,
-    role: str = Role.STUDENT,
-    objective: str | None = None,
-    temperature: float | None = None,
-) -> pd.DataFrame:
-    """The classifier's table for one student group: example_features rows, one per example."""
-    g = student_group(db, job_id, role, objective, temperature)
+def features(db: Db, job_id: int, role: GroupChoice = Role.STUDENT) -> pd.DataFrame:
+    """The classifier's table for one student group: example_features rows, one per example. `role` is a
+    GroupChoice (a Group, or a role for its default group); the classify stage names its target role."""
+    g = chosen(db, job_id, role)
     if g is None:
         return pd.DataFrame()
     df = read(

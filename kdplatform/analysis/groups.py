@@ -5,13 +5,16 @@ seeds. The paper's Venn diagrams (Figures 4, 10, 11, 13) pool the seeds of a rol
 memorized by "the baseline" when any baseline seed memorized it. `student_group` picks which student runs
 are pooled: one role at one (objective, temperature), by default the job spec's first objective and first
 temperature (the configuration a sweep starts from), else the configuration with the most seeds.
+
+An analysis of one student group takes a `GroupChoice`: a Group (from `student_group` or `groups`), or a
+role for that role's default group; `chosen` resolves it, so the choice is made in one place.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import pandas as pd
 
@@ -150,3 +153,22 @@ def role_runs(db: Db, job_id: int, role: str) -> list[int]:
     """Every scanned run of a role in the job (all seeds and configurations)."""
     runs = scanned_runs(db, job_id)
     return [int(r) for r in runs.loc[runs["role"] == role, "run_id"]]
+
+
+GroupChoice: TypeAlias = Group | str | None
+"""A Group as given, a role for its default group (student_group), or None for no group."""
+
+
+def chosen(db: Db, job_id: int, group: GroupChoice) -> Group | None:
+    """The group an analysis of one student group runs on (see GroupChoice)."""
+    return student_group(db, job_id, group) if isinstance(group, str) else group
+
+
+def trio(db: Db, job_id: int, group: GroupChoice) -> tuple[list[int], list[int], Group] | None:
+    """The teacher runs, the baseline runs and the student group that a three-way comparison needs; None
+    when the job lacks a scanned teacher, baseline or that group."""
+    teacher, baseline = role_runs(db, job_id, Role.TEACHER), role_runs(db, job_id, Role.BASELINE)
+    student = chosen(db, job_id, group)
+    if not teacher or not baseline or student is None:
+        return None
+    return teacher, baseline, student

@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from kdplatform.analysis.features import features as example_features
-from kdplatform.analysis.groups import role_runs, student_group
+from kdplatform.analysis.groups import GroupChoice, trio
 from kdplatform.analysis.reading import Db, read
 from kdplatform.store.schema import Role
 
@@ -47,15 +47,10 @@ def feature_auc(df: pd.DataFrame, features: tuple[str, ...] = MIA_FEATURES) -> p
 
 
 def mia(
-    db: Db,
-    job_id: int,
-    role: str = Role.STUDENT,
-    objective: str | None = None,
-    temperature: float | None = None,
-    features: tuple[str, ...] = MIA_FEATURES,
+    db: Db, job_id: int, group: GroupChoice = Role.STUDENT, features: tuple[str, ...] = MIA_FEATURES
 ) -> pd.DataFrame:
     """feature_auc over the job's example_features for one student group."""
-    df = example_features(db, job_id, role, objective, temperature)
+    df = example_features(db, job_id, group)
     if df.empty:
         return pd.DataFrame(
             columns=["feature", "auc", "auc_separation", "direction", "n_student", "n_baseline_only"]
@@ -63,21 +58,15 @@ def mia(
     return feature_auc(df, features)
 
 
-def mechanism_points(
-    db: Db,
-    job_id: int,
-    role: str = Role.STUDENT,
-    objective: str | None = None,
-    temperature: float | None = None,
-) -> pd.DataFrame:
+def mechanism_points(db: Db, job_id: int, group: GroupChoice = Role.STUDENT) -> pd.DataFrame:
     """Long table: subset, model (teacher | baseline | student), example_id, suffix_logprob, suffix_entropy.
 
     subset is `teacher_baseline_not_student` or `student_memorized`.
     """
-    teacher, baseline = role_runs(db, job_id, Role.TEACHER), role_runs(db, job_id, Role.BASELINE)
-    g = student_group(db, job_id, role, objective, temperature)
-    if not teacher or not baseline or g is None:
+    found = trio(db, job_id, group)
+    if found is None:
         return pd.DataFrame(columns=["subset", "model", "example_id", "suffix_logprob", "suffix_entropy"])
+    teacher, baseline, g = found
     student = list(g.run_ids)
     return read(
         db,

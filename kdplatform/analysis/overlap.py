@@ -15,13 +15,14 @@ import pandas as pd
 
 from kdplatform.analysis.groups import (
     Group,
+    GroupChoice,
+    chosen,
     config_parts,
     group_filter,
     group_params,
-    role_runs,
     scanned,
     scanned_runs,
-    student_group,
+    trio,
 )
 from kdplatform.analysis.reading import Db, RunSet, read
 from kdplatform.store.schema import Role
@@ -215,18 +216,12 @@ class JobVenn:
         return self["AB"] + self["ABC"]
 
 
-def job_venn(
-    db: Db,
-    job_id: int,
-    student_role: str = Role.STUDENT,
-    objective: str | None = None,
-    temperature: float | None = None,
-) -> JobVenn | None:
-    """Figure 4 for a job: None when it lacks a scanned teacher, baseline or student of that role."""
-    teacher, baseline = role_runs(db, job_id, Role.TEACHER), role_runs(db, job_id, Role.BASELINE)
-    student = student_group(db, job_id, student_role, objective, temperature)
-    if not teacher or not baseline or student is None:
+def job_venn(db: Db, job_id: int, group: GroupChoice = Role.STUDENT) -> JobVenn | None:
+    """Figure 4 for a job: None when it lacks a scanned teacher, baseline or that student group."""
+    found = trio(db, job_id, group)
+    if found is None:
         return None
+    teacher, baseline, student = found
     counts = venn3(db, teacher, baseline, student.run_ids)
     return JobVenn(tuple(teacher), tuple(baseline), student, counts)
 
@@ -250,18 +245,12 @@ def inherited_examples(db: Db, job_id: int, student_run_id: int | None = None) -
     return read(db, sql + " ORDER BY student_run_id, baseline_run_id, example_id", **params)
 
 
-def consistency_matrix(
-    db: Db,
-    job_id: int,
-    role: str = Role.STUDENT,
-    objective: str | None = None,
-    temperature: float | None = None,
-) -> pd.DataFrame:
+def consistency_matrix(db: Db, job_id: int, group: GroupChoice = Role.STUDENT) -> pd.DataFrame:
     """Figure 3: examples by how many baseline seeds (rows) and student seeds (columns) memorized them.
 
     Rows run 0..number of baseline runs and columns 0..number of student runs of the group, zeros kept.
     """
-    g = student_group(db, job_id, role, objective, temperature)
+    g = chosen(db, job_id, group)
     if g is None:
         return pd.DataFrame()
     cells = read(

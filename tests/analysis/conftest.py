@@ -51,8 +51,10 @@ def classified(study: Study):
     CLASSIFIER_RUN."""
     from kdplatform.analysis.classifier import ClassifierConfig, run_classifier, to_arrow
     from kdplatform.analysis.features import features as example_features
+    from kdplatform.analysis.groups import student_group
 
-    features = example_features(study.engine, study.jobs["alpha"], temperature=2.0)
+    group = student_group(study.engine, study.jobs["alpha"], temperature=2.0)
+    features = example_features(study.engine, study.jobs["alpha"], group)
     result = run_classifier(features, ClassifierConfig(seed=3, threshold=0.6))
     run = {
         "id": CLASSIFIER_RUN,

@@ -145,7 +145,8 @@ def test_seed_consistency_matches_counts(study):
 
 def test_consistency_matrix(study):
     job = study.jobs["alpha"]
-    m = overlap.consistency_matrix(study.engine, job, "student", "forward_kl", 2.0)
+    g = groups.student_group(study.engine, job, "student", "forward_kl", 2.0)
+    m = overlap.consistency_matrix(study.engine, job, g)
     baselines = study.run_ids("alpha", "baseline")
     students = study.run_ids("alpha", "student", "forward_kl", 2.0)
     ids = study.examples[study.examples.dataset_id == 10].example_id.astype(int)
@@ -205,9 +206,26 @@ def test_default_student_group(study):
     g = groups.student_group(e, study.jobs["beta"])  # no distill section: the configuration with most seeds
     assert list(g.run_ids) == study.run_ids("beta", "student")
     assert groups.student_group(e, study.jobs["beta"], "student_hard") is None
-    f = features.features(e, study.jobs["alpha"], temperature=2.0)
+    f = features.features(
+        e, study.jobs["alpha"], groups.student_group(e, study.jobs["alpha"], temperature=2.0)
+    )
     assert f.attrs["group"].run_ids == tuple(study.run_ids("alpha", "student", "forward_kl", 2.0))
     assert f.student_memorized.dtype == bool
+
+
+def test_a_group_choice_is_a_group_a_role_or_none(study):
+    """The analyses of one student group take a Group, a role (its default group) or None."""
+    e, job = study.engine, study.jobs["alpha"]
+    g = groups.student_group(e, job, temperature=2.0)
+    assert groups.chosen(e, job, g) is g
+    assert groups.chosen(e, job, "student") == groups.student_group(e, job)
+    assert groups.chosen(e, job, None) is None
+    assert groups.chosen(e, study.jobs["beta"], "student_hard") is None
+    teacher, baseline, student = groups.trio(e, job, g)
+    assert sorted(teacher) == sorted(study.run_ids("alpha", "teacher"))
+    assert sorted(baseline) == sorted(study.run_ids("alpha", "baseline")) and student is g
+    assert groups.trio(e, study.jobs["beta"], "student_hard") is None
+    assert groups.trio(e, job, None) is None
 
 
 def test_classifier_table_for_the_hard_student(study):
@@ -261,7 +279,8 @@ def test_venn3_matches_sets(study):
 
 
 def test_job_venn_pooled_inheritance(study):
-    v = overlap.job_venn(study.engine, study.jobs["alpha"], temperature=2.0)
+    g = groups.student_group(study.engine, study.jobs["alpha"], temperature=2.0)
+    v = overlap.job_venn(study.engine, study.jobs["alpha"], g)
     t = study.union(study.run_ids("alpha", "teacher"))
     b = study.union(study.run_ids("alpha", "baseline"))
     s = study.union(study.run_ids("alpha", "student", "forward_kl", 2.0))

@@ -4,7 +4,6 @@ and the PostgreSQL locks a team deployment relies on."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -14,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from entrypoint_stub import ENTRY, entry, stand_in_cli
 
-DOCKER = Path(__file__).resolve().parents[2] / "docker"
-ENTRY = DOCKER / "entrypoint.sh"
+DOCKER = ENTRY.parent
 
 
 def interpolate(value: str, env: dict[str, str] | None = None) -> str:
@@ -39,30 +38,13 @@ def compose() -> dict:
 def fake(tmp_path):
     """A stand-in `kdplatform` that logs its arguments; `run` of a job named fail*.yaml fails, and the
     first `run` drops a new job file into the folder (as a user would while the worker is up)."""
-    log, jobs = tmp_path / "calls.txt", tmp_path / "jobs"
-    jobs.mkdir()
-    cli = tmp_path / "kdplatform"
-    cli.write_text(
-        "#!/usr/bin/env bash\n"
-        f'echo "$*" >> {log}\n'
+    return stand_in_cli(
+        tmp_path,
         f'if [ "$1" = run ] && [ ! -e {tmp_path}/dropped ]; then\n'
-        f"  touch {tmp_path}/dropped {jobs}/late.yaml\n"
+        f"  touch {tmp_path}/dropped {tmp_path}/jobs/late.yaml\n"
         "fi\n"
-        'if [ "$1" = run ] && [[ "$(basename "$2")" == fail* ]]; then exit 3; fi\n'
+        'if [ "$1" = run ] && [[ "$(basename "$2")" == fail* ]]; then exit 3; fi\n',
     )
-    cli.chmod(0o755)
-    env = os.environ | {
-        "KDP_CLI": str(cli),
-        "KDP_JOBS_DIR": str(jobs),
-        "KDP_WORK_DIR": str(tmp_path / "w"),
-        "KDP_DATABASE_URL": "postgresql://db/kdp",
-        "KDP_DB_SLEEP": "0",
-    }
-    return env, jobs, log
-
-
-def entry(env, *args):
-    return subprocess.run(["bash", str(ENTRY), *args], env=env, capture_output=True, text=True, timeout=30)
 
 
 def runs(log: Path) -> list[str]:

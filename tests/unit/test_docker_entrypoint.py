@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
-
-ENTRY = Path(__file__).resolve().parents[2] / "docker" / "entrypoint.sh"
+from entrypoint_stub import ENTRY, stand_in_cli
+from entrypoint_stub import entry as run
 
 
 @pytest.fixture
 def fake(tmp_path):
-    log = tmp_path / "calls.txt"
-    cli = tmp_path / "kdplatform"
-    cli.write_text(f'#!/usr/bin/env bash\necho "$*" >> {log}\n')
-    cli.chmod(0o755)
-    jobs = tmp_path / "jobs"
-    jobs.mkdir()
-    env = os.environ | {
-        "KDP_CLI": str(cli),
-        "KDP_JOBS_DIR": str(jobs),
-        "KDP_WORK_DIR": str(tmp_path / "w"),
-        "KDP_DATABASE_URL": "postgresql://db/kdp",
-        "KDP_DB_SLEEP": "0",
-    }
-    return env, jobs, log
-
-
-def run(env, *args):
-    return subprocess.run(["bash", str(ENTRY), *args], env=env, capture_output=True, text=True, timeout=30)
+    return stand_in_cli(tmp_path)
 
 
 def test_worker_runs_every_job_after_the_database_answers(fake):

@@ -4,6 +4,7 @@ lines. A section whose runs the job lacks (no hard student, no classifier run) s
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from kdplatform.analysis.classifier_results import classifier_summary, classifier_target
 from kdplatform.analysis.compare import soft_vs_hard
@@ -41,12 +42,33 @@ METRIC_LABELS = {
 }
 
 
-def _rates(db: Db, job_id: int) -> list[str]:
-    out = ["## Memorization rates (Table 2)", ""]
+Section = Callable[[Db, int], list[str]]
+
+
+def _headed(
+    heading: str, missing: str | None = None
+) -> Callable[[Callable[[Db, int], list[str] | None]], Section]:
+    """A section: its heading and the lines its body gives. A body gives None when the job lacks the runs
+    it needs: then the heading and `missing` say so, or, with no `missing`, the section is left out."""
+
+    def wrap(body: Callable[[Db, int], list[str] | None]) -> Section:
+        def section(db: Db, job_id: int) -> list[str]:
+            lines = body(db, job_id)
+            if lines is None:
+                return [] if missing is None else [heading, "", missing, ""]
+            return [heading, "", *lines]
+
+        return section
+
+    return wrap
+
+
+@_headed("## Memorization rates (Table 2)", "No scanned models yet.")
+def _rates(db: Db, job_id: int) -> list[str] | None:
     summ = rate_summary(db, job_id)
     if summ.empty:
-        return out + ["No scanned models yet.", ""]
-    out.append(
+        return None
+    out = [
         table(
             ["model", "config", "model name", "seeds", "examples", "memorized (mean)", "rate % (mean ± std)"],
             [
@@ -62,7 +84,7 @@ def _rates(db: Db, job_id: int) -> list[str]:
                 for r in summ.itertuples()
             ],
         )
-    )
+    ]
     runs = rates(db, job_id)
     final = final_checkpoints(db, job_id).set_index("run_id")
     out += ["", "Per run (epochs and validation loss of the final checkpoint):", ""]
@@ -88,12 +110,12 @@ def _rates(db: Db, job_id: int) -> list[str]:
     return out + [""]
 
 
-def _venn(db: Db, job_id: int) -> list[str]:
-    out = ["## Overlap of memorized examples (Figure 4)", ""]
+@_headed("## Overlap of memorized examples (Figure 4)", "Needs a scanned teacher, baseline and student.")
+def _venn(db: Db, job_id: int) -> list[str] | None:
     v = job_venn(db, job_id)
     if v is None:
-        return out + ["Needs a scanned teacher, baseline and student.", ""]
-    out += [
+        return None
+    out = [
         f"Teacher runs {list(v.teacher)}, baseline runs {list(v.baseline)} (seeds pooled), "
         f"student: {v.student.label}, runs {list(v.student.run_ids)}.",
         "",
@@ -143,12 +165,12 @@ def _venn(db: Db, job_id: int) -> list[str]:
     return out
 
 
-def _consistency(db: Db, job_id: int) -> list[str]:
-    out = ["## Consistency across seeds (Figure 3)", ""]
+@_headed("## Consistency across seeds (Figure 3)", "Needs scanned baseline and student runs.")
+def _consistency(db: Db, job_id: int) -> list[str] | None:
     m = consistency_matrix(db, job_id)
     if m.empty:
-        return out + ["Needs scanned baseline and student runs.", ""]
-    out += [
+        return None
+    return [
         f"Examples by how many baseline seeds (rows) and how many seeds of {m.attrs['group'].label} "
         "(columns) memorized them.",
         "",
@@ -158,17 +180,16 @@ def _consistency(db: Db, job_id: int) -> list[str]:
         ),
         "",
     ]
-    return out
 
 
-def _classifier(db: Db, job_id: int) -> list[str]:
-    out = ["## Memorization classifier (section 4.1, Tables 4-7)", ""]
+@_headed("## Memorization classifier (section 4.1, Tables 4-7)", "No classifier run stored for this job.")
+def _classifier(db: Db, job_id: int) -> list[str] | None:
     s = classifier_summary(db, job_id)
     if s.empty:
-        return out + ["No classifier run stored for this job.", ""]
+        return None
     n = int(s["n_trials"].max())
     metrics, coefs = s[s["kind"] == "metric"], s[s["kind"] == "coefficient"]
-    out += [
+    return [
         f"Classifier run {int(s['run_id'].iloc[0])}: mean ± std over {n} trials; positives are the examples "
         f"memorized by the {classifier_target(db, int(s['run_id'].iloc[0]))} "
         "(`classifier.target`).",
@@ -184,16 +205,14 @@ def _classifier(db: Db, job_id: int) -> list[str]:
         ),
         "",
     ]
-    return out
 
 
-def _filtering(db: Db, job_id: int) -> list[str]:
+@_headed("## Filtering before distillation (section 4.2)")
+def _filtering(db: Db, job_id: int) -> list[str] | None:
     f = filtering_summary(db, job_id)
     if f is None:
-        return []
+        return None
     return [
-        "## Filtering before distillation (section 4.2)",
-        "",
         table(
             ["", "examples"],
             [
@@ -209,14 +228,13 @@ def _filtering(db: Db, job_id: int) -> list[str]:
     ]
 
 
-def _mia(db: Db, job_id: int) -> list[str]:
+@_headed("## Student vs baseline-only memorization (A.5)")
+def _mia(db: Db, job_id: int) -> list[str] | None:
     auc = mia(db, job_id)
     if auc.empty or auc["auc"].isna().all():
-        return []
+        return None
     r0 = auc.iloc[0]
     return [
-        "## Student vs baseline-only memorization (A.5)",
-        "",
         f"AUC of each feature separating {int(r0.n_student)} student-memorized from "
         f"{int(r0.n_baseline_only)} baseline-only examples:",
         "",
@@ -232,13 +250,12 @@ def _mia(db: Db, job_id: int) -> list[str]:
     ]
 
 
-def _soft_hard(db: Db, job_id: int) -> list[str]:
+@_headed("## Soft vs hard distillation (section 6)")
+def _soft_hard(db: Db, job_id: int) -> list[str] | None:
     sh = soft_vs_hard(db, job_id)
     if sh is None:
-        return []
+        return None
     return [
-        "## Soft vs hard distillation (section 6)",
-        "",
         f"Soft: {sh.soft.label}; hard: {sh.hard.label} (seeds pooled).",
         "",
         table(
@@ -263,9 +280,9 @@ def _soft_hard(db: Db, job_id: int) -> list[str]:
     ]
 
 
+@_headed("## The paper's findings on this job")
 def _verdicts(db: Db, job_id: int) -> list[str]:
-    lines = [f"- {v.line()}" for v in verdicts(db, job_id)]
-    return ["## The paper's findings on this job", "", *lines, ""]
+    return [*(f"- {v.line()}" for v in verdicts(db, job_id)), ""]
 
 
 SECTIONS = (_verdicts, _rates, _venn, _consistency, _classifier, _filtering, _mia, _soft_hard)

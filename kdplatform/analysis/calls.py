@@ -1,0 +1,60 @@
+"""The library calls the dashboard makes, by name: its pages ask `common.load("name", ...)` for them and
+bench/dashboard.py times the same names, so both read this one table.
+
+Each takes the read-only engine first, then what the page passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kdplatform.analysis import (
+    browser,
+    classifier_results,
+    compare,
+    features,
+    filtering,
+    groups,
+    jobs,
+    lineage,
+    mia,
+    overlap,
+    rates,
+)
+
+CALLS: dict[str, Callable[..., Any]] = {
+    "jobs": jobs.jobs,
+    "schema_ready": jobs.schema_ready,
+    "runs": jobs.runs,
+    "lineage": lineage.lineage,
+    "datasets": lineage.datasets,
+    "checkpoints": lineage.checkpoints,
+    "run_sets": overlap.run_sets,
+    "overlap_matrix": overlap.overlap_matrix,
+    "easy_scatter": features.easy_scatter,
+    "feature_sample": features.feature_sample,
+    "classifier_run": classifier_results.classifier_run,
+    "risk_counts": classifier_results.risk_counts,
+    "kld_categories": features.kld_categories,
+    "search_examples": browser.search_examples,
+    "example_detail": browser.example_detail,
+    "scanned_runs": groups.scanned_runs,
+    "scanned": groups.scanned,
+    "rates": rates.rates,
+    "rate_summary": rates.rate_summary,
+    "overlap": overlap.overlap,
+    "venn3": overlap.venn3,
+    "job_venn": overlap.job_venn,
+    "inheritance": overlap.inheritance,
+    "consistency_matrix": overlap.consistency_matrix,
+    "groups": groups.groups,
+    "student_group": groups.student_group,
+    "classifier_summary": classifier_results.classifier_summary,
+    "soft_vs_hard": compare.soft_vs_hard,
+    "cross_ppl": compare.cross_ppl,
+    "zlib_correlation": compare.zlib_correlation,
+    "filtering_summary": filtering.filtering_summary,
+    "mechanism_points": mia.mechanism_points,
+    "mia": mia.mia,
+}
