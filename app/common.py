@@ -162,6 +162,27 @@ def pick_group(job_id: int, label: str, *, key: str, default: Group | None = Non
     return st.selectbox(label, options, index=index, format_func=group_label, key=key)
 
 
+def section(title: str, name: str, *args: Any, missing: str, **kwargs: Any) -> Any:
+    """A page section: its subheader and `load(name, *args, **kwargs)`; None, with `missing` said under
+    the subheader, when that gives None or an empty frame."""
+    st.subheader(title)
+    value = load(name, *args, **kwargs)
+    if value is None or (isinstance(value, pd.DataFrame) and value.empty):
+        st.info(missing)
+        return None
+    return value
+
+
+def number_table(df: pd.DataFrame, columns: list[str], formats: dict[str, str]) -> None:
+    """`columns` of `df` as a table without its index, the numbers of a column in `formats` printed with
+    that printf format."""
+    st.dataframe(
+        df[columns],
+        hide_index=True,
+        column_config={c: st.column_config.NumberColumn(format=f) for c, f in formats.items()},
+    )
+
+
 def fmt_pct(x: float | None) -> str:
     return "–" if x is None or x != x else f"{100 * x:.1f}%"
 

@@ -160,14 +160,16 @@ def classifier_results(cl: dict | None) -> None:
 
 classifier_results(cl)
 
-st.subheader("Filtering before vs after (section 4.2)")
-fsum = common.load("filtering_summary", job_id)
-if fsum is None:
-    st.info(
+fsum = common.section(
+    "Filtering before vs after (section 4.2)",
+    "filtering_summary",
+    job_id,
+    missing=(
         f"Job `{name}` has no scanned student_filtered run: distilling on D ∖ exclusion set and "
         "scanning on D gives the after numbers."
-    )
-else:
+    ),
+)
+if fsum is not None:
     c = st.columns(4)
     c[0].metric("excluded examples", f"{fsum.n_excluded:,}")
     c[1].metric("memorized before → after", f"{fsum.n_before:,} → {fsum.n_after:,}")

@@ -24,13 +24,16 @@ if group is None:
     st.info(f"Job `{name}` has no scanned students.")
     st.stop()
 
-st.subheader("Entropy vs log-probability (Figure 8)")
-points = common.load("mechanism_points", job_id, group)
-if points.empty:
-    st.info(
+points = common.section(
+    "Entropy vs log-probability (Figure 8)",
+    "mechanism_points",
+    job_id,
+    group,
+    missing=(
         "No examples in either subset: the job needs a scanned teacher and baseline, and memorized examples."
-    )
-else:
+    ),
+)
+if points is not None:
     shown = points.assign(subset=points["subset"].map(SUBSETS))
     st.altair_chart(
         alt.Chart(shown)
@@ -60,11 +63,14 @@ else:
     )
     st.caption(f"Values are means over each role's seeds; student = {group.label}.")
 
-st.subheader("Baseline perplexity vs teacher-student KLD (Figure 17)")
-cats = common.load("kld_categories", job_id, group)
-if cats.empty:
-    st.info("Neither the baseline nor the student memorized an example.")
-else:
+cats = common.section(
+    "Baseline perplexity vs teacher-student KLD (Figure 17)",
+    "kld_categories",
+    job_id,
+    group,
+    missing="Neither the baseline nor the student memorized an example.",
+)
+if cats is not None:
     counts = cats["category"].value_counts()
     cols = st.columns(3)
     for i, cat in enumerate(["baseline & student", "baseline only", "student only"]):

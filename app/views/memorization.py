@@ -97,14 +97,16 @@ else:
     st.caption("Mean over seeds, error bars ± one std; the dashed line is the baseline's rate.")
     st.dataframe(students, hide_index=True)
 
-st.subheader("Soft vs hard distillation (Figure 9)")
-sh = common.load("soft_vs_hard", job_id)
-if sh is None:
-    st.info(
+sh = common.section(
+    "Soft vs hard distillation (Figure 9)",
+    "soft_vs_hard",
+    job_id,
+    missing=(
         f"Job `{name}` lacks a scanned hard-KD student (role student_hard), soft student, teacher or "
         "baseline: add `hard_student:` to the job's yaml (jobs/smoke.yaml has one) and run it."
-    )
-else:
+    ),
+)
+if sh is not None:
     base = summary[summary["role"] == Role.BASELINE]
     picked = []
     for label, role, g in (

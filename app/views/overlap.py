@@ -116,36 +116,33 @@ st.altair_chart((heat + labels_layer).properties(height=max(220, 34 * len(order)
 with st.expander("Every pair (run_overlap view)"):
     st.dataframe(common.load("overlap", job_id), hide_index=True)
 
-st.subheader("Inheritance")
-inh = common.load("inheritance", job_id)
-if inh.empty:
-    st.info(f"Job `{name}` needs a scanned teacher, baseline and student for inheritance counts.")
-else:
-    st.dataframe(
-        inh[
-            [
-                "teacher_run_id",
-                "student_run_id",
-                "baseline_run_id",
-                "student_role",
-                "student_seed",
-                "student_objective",
-                "student_temperature",
-                "baseline_seed",
-                "n_teacher",
-                "n_student",
-                "n_baseline",
-                "n_inherited",
-                "n_teacher_not_baseline",
-                "share_of_student",
-                "share_of_teacher_not_baseline",
-            ]
+inh = common.section(
+    "Inheritance",
+    "inheritance",
+    job_id,
+    missing=f"Job `{name}` needs a scanned teacher, baseline and student for inheritance counts.",
+)
+if inh is not None:
+    common.number_table(
+        inh,
+        [
+            "teacher_run_id",
+            "student_run_id",
+            "baseline_run_id",
+            "student_role",
+            "student_seed",
+            "student_objective",
+            "student_temperature",
+            "baseline_seed",
+            "n_teacher",
+            "n_student",
+            "n_baseline",
+            "n_inherited",
+            "n_teacher_not_baseline",
+            "share_of_student",
+            "share_of_teacher_not_baseline",
         ],
-        hide_index=True,
-        column_config={
-            "share_of_student": st.column_config.NumberColumn(format="%.4f"),
-            "share_of_teacher_not_baseline": st.column_config.NumberColumn(format="%.4f"),
-        },
+        {"share_of_student": "%.4f", "share_of_teacher_not_baseline": "%.4f"},
     )
     st.caption(
         "n_inherited = |teacher ∩ student ∖ baseline of the student's seed| (the paper's 18 of 1,955)."

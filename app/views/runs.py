@@ -64,32 +64,29 @@ st.caption(
 with st.expander("Datasets"):
     st.dataframe(data, hide_index=True)
 
-st.subheader("Checkpoints (Table 1)")
-final = common.load("checkpoints", job_id, final_only=True)
-if final.empty:
-    st.info("No checkpoints yet: training stages write one per epoch.")
-else:
-    st.dataframe(
-        final[
-            [
-                "run_id",
-                "role",
-                "seed",
-                "objective",
-                "temperature",
-                "model",
-                "n_params",
-                "epoch",
-                "val_loss",
-                "val_ppl",
-            ]
+final = common.section(
+    "Checkpoints (Table 1)",
+    "checkpoints",
+    job_id,
+    final_only=True,
+    missing="No checkpoints yet: training stages write one per epoch.",
+)
+if final is not None:
+    common.number_table(
+        final,
+        [
+            "run_id",
+            "role",
+            "seed",
+            "objective",
+            "temperature",
+            "model",
+            "n_params",
+            "epoch",
+            "val_loss",
+            "val_ppl",
         ],
-        hide_index=True,
-        column_config={
-            "val_loss": st.column_config.NumberColumn(format="%.4f"),
-            "val_ppl": st.column_config.NumberColumn(format="%.2f"),
-            "n_params": st.column_config.NumberColumn(format="%d"),
-        },
+        {"val_loss": "%.4f", "val_ppl": "%.2f", "n_params": "%d"},
     )
     allck = common.load("checkpoints", job_id)
     allck = allck.assign(run=[f"{r.role} s{r.seed} (#{r.run_id})" for r in allck.itertuples()])

@@ -45,3 +45,32 @@ def test_report_without_optional_sections(study):
     assert "No classifier run stored for this job." in md
     assert "Soft vs hard" not in md and "Filtering" not in md
     assert "## Overlap of memorized examples (Figure 4)" in md
+
+
+def test_report_of_a_job_without_scans(tmp_path):
+    """A section the job lacks the runs for keeps its heading and says what it needs, or is left out."""
+    from sqlalchemy import text
+
+    from kdplatform.store import db, migrate
+
+    e = db.make_engine(f"duckdb:///{tmp_path / 'empty.duckdb'}")
+    migrate.upgrade(e)
+    with e.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO jobs (id, name, spec, spec_hash, workdir, created_at) "
+                "VALUES (1, 'empty', '{}', 'h', '/w', CURRENT_TIMESTAMP)"
+            )
+        )
+    md = report.render_report(e, "empty")
+    for heading, missing in (
+        ("## Memorization rates (Table 2)", "No scanned models yet."),
+        ("## Overlap of memorized examples (Figure 4)", "Needs a scanned teacher, baseline and student."),
+        ("## Consistency across seeds (Figure 3)", "Needs scanned baseline and student runs."),
+        ("## Memorization classifier (section 4.1, Tables 4-7)", "No classifier run stored for this job."),
+    ):
+        assert f"\n{heading}\n\n{missing}\n" in md
+    # the findings and those four; inheritance, filtering, A.5 and soft vs hard are left out
+    assert md.count("\n## ") == 5
+    assert "- [inconclusive] Distilled students memorize less than the baseline" in md
+    e.dispose()
