@@ -221,12 +221,16 @@ def test_keeps_only_latest_state_and_reports_throughput(tmp_path):
     assert [e.step for e in res.epochs] == [3, 6, 9]
 
 
-def test_resume_refuses_a_state_from_other_settings(tmp_path):
+def test_resume_discards_a_state_from_other_settings(tmp_path):
+    """A state written with other options is removed and the run starts fresh, saying why."""
     state = tmp_path / "state"
     with pytest.raises(Crash):
         _run(tmp_path, "a", crash_at=5, state_dir=state)
-    with pytest.raises(ValueError, match="other settings"):
-        _run(tmp_path, "b", cfg=CFG.model_copy(update={"batch_size": 4}), state_dir=state)
+    fresh, fresh_w = _run(tmp_path, "b", cfg=CFG.model_copy(update={"batch_size": 4}), state_dir=state)
+    assert fresh.resumed_from is None
+    assert "removed, starting fresh" in fresh.discarded_state and "train" in fresh.discarded_state
+    ref, ref_w = _run(tmp_path, "c", cfg=CFG.model_copy(update={"batch_size": 4}))
+    assert [e.val_loss for e in fresh.epochs] == pytest.approx([e.val_loss for e in ref.epochs], abs=1e-6)
 
 
 def test_stop_at_val_loss(tmp_path):
