@@ -108,8 +108,10 @@ def audit_scan(
 
     Returns the result with every checked example's ``memorized``, ``match_len`` (and ``greedy_tokens``,
     when present) set to the ``generate`` outcome, and the audit. Decoding runs in float32: `generator`
-    when given (e.g. the checkpoint loaded in float32), `model` itself when it is float32, else a float32
-    copy of `model` made for the audit and dropped after it.
+    when given, `model` itself when it is float32, else a float32 copy of `model` made for the audit and
+    dropped after it. The copy decodes the half-precision weights exactly; when the checkpoint itself is
+    float32 and was only loaded in half precision for speed, pass it loaded in float32 as `generator`,
+    since that is the model whose memorization is being measured.
     """
     dtype = _model_dtype(model)
     threshold = config.threshold if config.threshold is not None else DEFAULT_THRESHOLDS.get(dtype, 0.5)

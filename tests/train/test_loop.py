@@ -117,13 +117,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_cpu_processes_match_one(reference, tmp_path):
-    """DDP on gloo with the same global batch: each process takes half of every micro-batch.
-
-    Tolerance 1e-5 on losses and 1e-4 on weights: the gradient is the same mean over the step's tokens,
-    but summed in a different order (two partial sums, then an all-reduce), so the runs differ by float32
-    rounding (~1e-7 relative per step), which nine Adam steps carry forward without meaningful growth.
-    """
+def launch_two(tmp_path: Path, *extra: str) -> dict:
+    """train_script.py in two local CPU processes (gloo) under accelerate; returns its JSON summary."""
     out, res = tmp_path / "model", tmp_path / "result.json"
     cmd = [
         str(Path(sys.executable).with_name("accelerate")),
@@ -137,21 +132,53 @@ def test_two_cpu_processes_match_one(reference, tmp_path):
         str(SCRIPT),
         *("--out", str(out), "--result", str(res), "--state", str(tmp_path / "state")),
         *("--checkpoint-every", "2"),
+        *extra,
     ]
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    got = json.loads(res.read_text())
+    return json.loads(res.read_text())
+
+
+def assert_matches_reference(got: dict, reference, model_dir: Path, *, loss_tol: float, weight_tol: float):
     ref_result, ref_weights = reference()
     assert got["world"] == 2 and ref_result["world"] == 1
     assert (got["steps"], got["tokens"]) == (ref_result["steps"], ref_result["tokens"])
     assert all(np.isfinite(e["val_loss"]) for e in got["epochs"])
     for a, b in zip(got["epochs"], ref_result["epochs"], strict=True):
-        assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-5)
-        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-5)
-    mine = load_file(out / "model.safetensors")
+        assert a["val_loss"] == pytest.approx(b["val_loss"], abs=loss_tol)
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=loss_tol)
+    mine = load_file(model_dir / "model.safetensors")
+    assert mine.keys() == ref_weights.keys()
     for k in mine:
-        torch.testing.assert_close(mine[k], ref_weights[k], rtol=0, atol=1e-4)
+        torch.testing.assert_close(mine[k], ref_weights[k], rtol=0, atol=weight_tol)
+
+
+def test_two_cpu_processes_match_one(reference, tmp_path):
+    """DDP on gloo with the same global batch: each process takes half of every micro-batch.
+
+    Tolerance 1e-5 on losses and 1e-4 on weights: the gradient is the same mean over the step's tokens,
+    but summed in a different order (two partial sums, then an all-reduce), so the runs differ by float32
+    rounding (~1e-7 relative per step), which nine Adam steps carry forward without meaningful growth.
+    """
+    got = launch_two(tmp_path)
+    assert_matches_reference(got, reference, tmp_path / "model", loss_tol=1e-5, weight_tol=1e-4)
+    assert not (tmp_path / "state").exists()
+
+
+def test_two_process_fsdp_matches_one(reference, tmp_path):
+    """FSDP2 (fully_shard, gloo) on CPU: the trainer's sharded paths give the 1-process run's numbers.
+
+    accelerate sends CPU processes down its DDP path, so train_script --fsdp sets the shared accelerate
+    state to FSDP2 before `train` runs (see its force_fsdp_on_cpu). Covered here: the logit width read
+    before sharding, validation through the wrapped model with the same number of forwards per process
+    (17 rows over 2 processes in batches of 8: 9 rows take two forwards, so the 8-row process pads one
+    empty batch, where an unpadded one would leave the other waiting in its all-gather), sharded save_state
+    every 2 steps, and the final save from a full state dict gathered by every process. Same tolerances
+    as DDP: the reduce-scatter sums the gradient in another order, nothing else differs.
+    """
+    got = launch_two(tmp_path, "--fsdp")
+    assert_matches_reference(got, reference, tmp_path / "model", loss_tol=1e-5, weight_tol=1e-4)
     assert not (tmp_path / "state").exists()
 
 

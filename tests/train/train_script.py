@@ -1,7 +1,7 @@
 """Tiny training run as a standalone script, for tests that need a separate process.
 
-Run directly (one process, or killed mid-run to test resume) or under ``accelerate launch`` (DDP). The
-main process writes a JSON summary of the result; the weights are in ``--out``.
+Run directly (one process, or killed mid-run to test resume) or under ``accelerate launch`` (DDP, or FSDP
+with ``--fsdp``). The main process writes a JSON summary of the result; the weights are in ``--out``.
 """
 
 from __future__ import annotations
@@ -52,6 +52,29 @@ def tiny_data(n: int, seed: int = 0) -> np.ndarray:
     return (start + stride * np.arange(SEQ_LEN)) % VOCAB
 
 
+def force_fsdp_on_cpu() -> None:
+    """Make the shared accelerate state FSDP2 before `train` builds its Accelerator.
+
+    accelerate (1.x) routes CPU processes to DDP and ignores --use_fsdp there, although torch's FSDP2
+    (fully_shard) runs on CPU over gloo. The state is a process-wide singleton that `train`'s own
+    Accelerator reuses, so setting it here runs the trainer's real FSDP code paths on CPU.
+    """
+    from accelerate import Accelerator, FullyShardedDataParallelPlugin
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import DistributedType
+
+    Accelerator(mixed_precision="no")
+    st = AcceleratorState()
+    st.distributed_type = DistributedType.FSDP
+    st.fsdp_plugin = FullyShardedDataParallelPlugin(
+        fsdp_version=2,
+        auto_wrap_policy="transformer_based_wrap",
+        transformer_cls_names_to_wrap=["GPTNeoXLayer"],
+        state_dict_type="SHARDED_STATE_DICT",
+        cpu_ram_efficient_loading=False,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
@@ -61,7 +84,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--grad-accum", type=int, default=2)
     ap.add_argument("--slow", type=float, default=0.0, help="seconds to sleep before each forward")
+    ap.add_argument(
+        "--fsdp", action="store_true", help="shard the model with FSDP2 (under accelerate launch)"
+    )
     args = ap.parse_args()
+    if args.fsdp:
+        force_fsdp_on_cpu()
 
     torch.set_num_threads(1)  # same kernels in every run, so resumed and uninterrupted runs agree bitwise
     model = tiny_model(0)
@@ -78,7 +106,7 @@ def main() -> None:
     res = train(
         model,
         tiny_data(44),
-        tiny_data(12, seed=1),
+        tiny_data(17, seed=1),  # 17 rows over 2 processes in batches of 8: 2 forwards and 1 (padded)
         cfg,
         seed=0,
         out_dir=args.out,
