@@ -383,7 +383,19 @@ def save_checkpoint(model, out_dir: Path, *, state_dict: dict[str, torch.Tensor]
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, state_dict=state_dict)
+    _plain(model).save_pretrained(tmp, state_dict=state_dict)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
+
+
+def _plain(model):
+    """The model as its own transformers class: FSDP2 swaps in a subclass (FSDP<Name>), under which
+    save_pretrained no longer finds the class's checkpoint key names (GPT-NeoX's head would be saved as
+    lm_head.weight instead of embed_out.weight). A weightless meta-device twin saves the given weights."""
+    name = type(model).__name__
+    own = [c for c in type(model).__mro__[1:] if c.__name__ == name.removeprefix("FSDP")]
+    if not name.startswith("FSDP") or not own:
+        return model
+    with torch.device("meta"):
+        return own[0](model.config)

@@ -166,18 +166,26 @@ def test_two_cpu_processes_match_one(reference, tmp_path):
     assert not (tmp_path / "state").exists()
 
 
-def test_two_process_fsdp_matches_one(reference, tmp_path):
-    """FSDP2 (fully_shard, gloo) on CPU: the trainer's sharded paths give the 1-process run's numbers.
+def test_two_process_fsdp_matches_one(tmp_path):
+    """FSDP2 (fully_shard, gloo) on CPU, soft KD from a wider teacher: the 1-process run's numbers.
 
     accelerate sends CPU processes down its DDP path, so train_script --fsdp sets the shared accelerate
-    state to FSDP2 before `train` runs (see its force_fsdp_on_cpu). Covered here: the logit width read
-    before sharding, validation through the wrapped model with the same number of forwards per process
-    (17 rows over 2 processes in batches of 8: 9 rows take two forwards, so the 8-row process pads one
-    empty batch, where an unpadded one would leave the other waiting in its all-gather), sharded save_state
-    every 2 steps, and the final save from a full state dict gathered by every process. Same tolerances
-    as DDP: the reduce-scatter sums the gradient in another order, nothing else differs.
+    state to FSDP2 before `train` runs (see force_fsdp_on_cpu; FSDP1 cannot run on CPU: torch rejects its
+    "cpu" compute device against accelerate's "cpu:0" device_id). Covered: the logit width read before
+    sharding, validation through the wrapped model with as many forwards on every process (17 rows over
+    2 processes in batches of 8: 9 rows take two forwards, so the 8-row process pads an empty batch; the
+    original code hangs there, a process waiting in an all-gather the other never joins), sharded
+    save_state every 2 steps, and the final save from a full state dict gathered by every process. Same
+    tolerances as DDP: the reduce-scatter sums the gradient in another order, nothing else differs.
     """
-    got = launch_two(tmp_path, "--fsdp")
+    one = tmp_path / "one"
+    ref = run_script("--kd", "--out", str(one / "model"), "--result", str(one / "result.json"))
+    got = launch_two(tmp_path, "--fsdp", "--kd")
+    finish(ref)
+
+    def reference():
+        return json.loads((one / "result.json").read_text()), load_file(one / "model" / "model.safetensors")
+
     assert_matches_reference(got, reference, tmp_path / "model", loss_tol=1e-5, weight_tol=1e-4)
     assert not (tmp_path / "state").exists()
 

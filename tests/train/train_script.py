@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from kdplatform.spec import TrainSpec  # noqa: E402
-from kdplatform.train.loop import train  # noqa: E402
+from kdplatform.train.loop import KDConfig, train  # noqa: E402
 
 VOCAB, SEQ_LEN = 64, 16
 
@@ -60,10 +60,12 @@ def force_fsdp_on_cpu() -> None:
     Accelerator reuses, so setting it here runs the trainer's real FSDP code paths on CPU.
     """
     from accelerate import Accelerator, FullyShardedDataParallelPlugin
-    from accelerate.state import AcceleratorState
+    from accelerate.state import AcceleratorState, PartialState
     from accelerate.utils import DistributedType
 
     Accelerator(mixed_precision="no")
+    # Every later AcceleratorState() copies PartialState's fields over its own: set the type in both.
+    PartialState().distributed_type = DistributedType.FSDP
     st = AcceleratorState()
     st.distributed_type = DistributedType.FSDP
     st.fsdp_plugin = FullyShardedDataParallelPlugin(
@@ -75,6 +77,23 @@ def force_fsdp_on_cpu() -> None:
     )
 
 
+def wide_teacher():
+    """A teacher whose logit width (72) is padded past the student's (64), as Pythia-12B's is past 1.4B's."""
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    torch.manual_seed(7)
+    config = GPTNeoXConfig(
+        vocab_size=VOCAB + 8,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        rotary_pct=0.25,
+        tie_word_embeddings=False,
+    )
+    return GPTNeoXForCausalLM(config)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
@@ -84,9 +103,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--grad-accum", type=int, default=2)
     ap.add_argument("--slow", type=float, default=0.0, help="seconds to sleep before each forward")
-    ap.add_argument(
-        "--fsdp", action="store_true", help="shard the model with FSDP2 (under accelerate launch)"
-    )
+    ap.add_argument("--kd", action="store_true", help="distil from a wider teacher (soft KD, T=2)")
+    ap.add_argument("--fsdp", action="store_true", help="shard the model with FSDP2 (accelerate launch)")
     args = ap.parse_args()
     if args.fsdp:
         force_fsdp_on_cpu()
@@ -111,6 +129,8 @@ def main() -> None:
         seed=0,
         out_dir=args.out,
         state_dir=args.state,
+        teacher=wide_teacher() if args.kd else None,
+        kd=KDConfig(temperature=2.0, alpha=0.3) if args.kd else None,
     )
     if int(os.environ.get("RANK", "0")) == 0:
         summary = asdict(res) | {"world": int(os.environ.get("WORLD_SIZE", "1"))}
