@@ -100,7 +100,8 @@ def test_audited_shards_store_margins_flags_and_records(model, own, tmp_path):
     tables = [pq.read_table(p) for p in shards]
     assert all({"min_margin", "audited", "audit_disagreed"} <= set(x.column_names) for x in tables)
     assert all(
-        json.loads(audit_path(p).read_text())["examples"] == x.num_rows for p, x in zip(shards, tables)
+        json.loads(audit_path(p).read_text())["examples"] == x.num_rows
+        for p, x in zip(shards, tables, strict=True)
     )
     total = read_audits(shards)
     assert total["examples"] == 64 and total["memorized_after"] == 64

@@ -20,7 +20,7 @@ from kdplatform.spec import TrainSpec
 from kdplatform.train.loop import KDConfig, train
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_script import tiny_data, tiny_model  # noqa: E402
+from train_script import tiny_data, tiny_model, wide_teacher  # noqa: E402
 
 SCRIPT = Path(__file__).parent / "train_script.py"
 TRAIN, VAL = tiny_data(44), tiny_data(12, seed=1)
@@ -199,24 +199,6 @@ def _run(tmp_path: Path, name: str, *, teacher=None, cfg=CFG, crash_at: int | No
         model, TRAIN, VAL, cfg, seed=3, out_dir=tmp_path / name, teacher=teacher, kd=kd, desc=name, **kw
     )
     return res, weights(model)
-
-
-def wide_teacher():
-    """A teacher whose logit width is padded past the student's, as Pythia-12B's is past 1.4B's."""
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
-
-    torch.manual_seed(7)
-    return GPTNeoXForCausalLM(
-        GPTNeoXConfig(
-            vocab_size=72,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            intermediate_size=64,
-            rotary_pct=0.25,
-            tie_word_embeddings=False,
-        )
-    )
 
 
 @pytest.mark.parametrize(
