@@ -11,8 +11,7 @@ import pytest
 import torch
 
 from kdplatform.spec import TrainSpec
-from kdplatform.train.checks import NonFiniteLossError
-from kdplatform.train.hard_data import check_hard_data, generate_hard_data
+from kdplatform.train.hard_data import generate_hard_data
 from kdplatform.train.loop import train
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -39,7 +38,7 @@ def test_non_finite_loss_stops_naming_stage_and_step(tmp_path):
     model = tiny_model(0)
     nan_after(model, 9)  # epoch 1: 6 micro-batches (3 steps) + 2 validation forwards; 9 opens step 4
     state = tmp_path / "state"
-    with pytest.raises(NonFiniteLossError, match=r"train/student/s0: .* epoch 2, optimizer step 4"):
+    with pytest.raises(FloatingPointError, match=r"train/student/s0: .* epoch 2, optimizer step 4"):
         train(
             model, TRAIN, VAL, CFG, seed=0, out_dir=tmp_path / "m", desc="train/student/s0", state_dir=state
         )
@@ -51,7 +50,7 @@ def test_non_finite_loss_stops_naming_stage_and_step(tmp_path):
 def test_non_finite_validation_loss_saves_nothing(tmp_path):
     model = tiny_model(0)
     nan_after(model, 7)  # epoch 1's validation (forwards 7 and 8)
-    with pytest.raises(NonFiniteLossError, match="validation loss"):
+    with pytest.raises(FloatingPointError, match="validation loss"):
         train(model, TRAIN, VAL, CFG, seed=0, out_dir=tmp_path / "m", desc="train/teacher")
     assert not (tmp_path / "m").exists()
 
@@ -64,7 +63,15 @@ def test_out_of_range_ids_are_refused_before_training(tmp_path):
         train(model, bad, VAL, CFG, seed=0, out_dir=tmp_path / "m", desc="train/student_hard/s0")
 
 
+def test_non_finite_error_type():
+    from kdplatform.train.checks import NonFiniteLossError
+
+    assert issubclass(NonFiniteLossError, FloatingPointError)  # what the tests above catch
+
+
 def test_hard_data_ids_checked_against_the_student_naming_both_widths():
+    from kdplatform.train.hard_data import check_hard_data
+
     teacher = wide_teacher()  # 72 logits, the student has 64 embedding rows
     with torch.no_grad():  # make the padding columns win the argmax, as an untrained pad row may
         teacher.get_output_embeddings().weight[VOCAB:] *= 50
