@@ -101,23 +101,6 @@ def load_frozen(
     return model.to(device).eval()
 
 
-def as_master_weights(model):
-    """Cast a model's floating-point weights and buffers to float32 in place, if any are narrower."""
-    if any(t.is_floating_point() and t.dtype != MASTER_DTYPE for t in _tensors(model)):
-        model.to(MASTER_DTYPE)
-    return model
-
-
-def weight_dtypes(model) -> set[torch.dtype]:
-    """The dtypes of a model's floating-point parameters (one element for a model in one precision)."""
-    return {p.dtype for p in model.parameters() if p.is_floating_point()}
-
-
-def _tensors(model):
-    yield from model.parameters()
-    yield from model.buffers()
-
-
 def logit_width(model) -> int:
     return model.get_output_embeddings().weight.shape[0]
 

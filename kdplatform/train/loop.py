@@ -32,7 +32,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from kdplatform.models import as_master_weights
 from kdplatform.spec import TrainSpec
 from kdplatform.train import losses, state
 from kdplatform.train import plan as data_plan
@@ -42,6 +41,7 @@ from kdplatform.train.checks import (
     raise_if_non_finite,
     raise_if_non_finite_val,
 )
+from kdplatform.train.precision import as_master_weights
 from kdplatform.train.state import STATE_PREFIX
 from kdplatform.train.validate import evaluate, nll_sum_distributed
 
