@@ -122,7 +122,9 @@ class _Job:
 
 def _paired_rates(job: _Job, finding: str, student: Group | None, extra: str = "") -> Verdict:
     """Table 2's comparison: a student group against the baseline, seed by seed on the same examples."""
-    label = "student" if student is None or student.role == Role.STUDENT else student.role.replace("_", " ")
+    label = (
+        "converged student" if student is not None and student.role == Role.STUDENT_CONVERGED else "student"
+    )
     if student is None or not job.role(Role.BASELINE):
         return Verdict(finding, "inconclusive", f"the job has no scanned baseline and {label}")
     seeds, (s, b) = job.matched(student.run_ids, job.role(Role.BASELINE))
@@ -148,10 +150,12 @@ def _table1(job: _Job, g: Group | None) -> Verdict:
     if not seeds:
         return Verdict(f, "inconclusive", "no seed with final checkpoints for both baseline and student")
     vs, vb = np.array([loss[r] for r in s]), np.array([loss[r] for r in b])
-    ev = f"student {vs.mean():.3f} vs baseline {vb.mean():.3f} nats/token ({g.label}; {_seeds(seeds)})"
-    if len(seeds) < 2:
-        return Verdict(f, "inconclusive", ev + "; a paired t-test needs two seeds")
-    return _verdict(f, ev, stats.paired_t(vs, vb), "less", 1, "nats/token")
+    group = g.label.rsplit(" (", 1)[0]
+    ev = f"student {vs.mean():.3f} vs baseline {vb.mean():.3f} nats/token ({group}, {_seeds(seeds)})"
+    try:
+        return _verdict(f, ev, stats.paired_t(vs, vb), "less", 1, "nats/token")
+    except ValueError as e:
+        return Verdict(f, "inconclusive", f"{ev}; {e}")
 
 
 def _triple(job: _Job, g: Group | None) -> tuple[list, np.ndarray, np.ndarray, np.ndarray] | None:

@@ -187,6 +187,52 @@ def test_validation_loss_line_on_a_trained_job(smoke):
     v = next(v for v in verdicts(smoke.engine, "smoke") if v.finding.startswith("Distilled students reach"))
     assert v.evidence.startswith(f"student {vs:.3f} vs baseline {vb:.3f} nats/token")
     if len(seeds) < 2:
-        assert v.outcome == "inconclusive" and "needs two seeds" in v.evidence
+        assert v.outcome == "inconclusive" and "needs at least two seed pairs" in v.evidence
     else:
         assert np.isclose(v.p_value, sps.ttest_rel(stud[seeds], base[seeds]).pvalue)
+
+
+def test_converged_students_and_table1_on_matched_seeds(tmp_path):
+    """A job with converged students on seeds 0-1 beside baseline and students on seeds 0-2, and final
+    checkpoints: the rule's line pairs seeds 0 and 1, Table 1 pairs the student group's seeds 0-2."""
+    from kdplatform.analysis.reading import read
+    from kdplatform.store import db
+    from kdplatform.store.schema import Role
+    from kdplatform.testing import Arm, DatasetDesign, Design, JobDesign, build_study
+
+    arms = (
+        Arm(Role.TEACHER, capacity=0.35),
+        Arm(Role.BASELINE, (0, 1, 2), 0.25),
+        Arm(Role.STUDENT, (0, 1, 2), 0.1, "forward_kl", 1.0),
+        Arm(Role.STUDENT_CONVERGED, (0, 1), 0.12, "forward_kl", 1.0),
+    )
+    engine = db.make_engine(f"duckdb:///{tmp_path / 'conv.duckdb'}")
+    db.upgrade(engine)
+    study = build_study(engine, Design(jobs=(JobDesign("conv", arms, "d"),), datasets=(DatasetDesign("d"),)))
+    t1_seeds, (s, b0) = _matched(study, study.run_ids("conv", "student"), study.run_ids("conv", "baseline"))
+    planted = {r: 6.4 + 0.01 * k * k for k, r in enumerate(s)} | {r: 6.5 + 0.01 * k for k, r in enumerate(b0)}
+    with engine.begin() as conn:
+        for run, loss in planted.items():
+            conn.exec_driver_sql(
+                f"UPDATE checkpoints SET val_loss = {loss} WHERE run_id = {run} AND is_final"
+            )
+    by = {v.finding.split(" (")[0]: v for v in verdicts(engine, "conv")}
+    v = by["Students trained until they beat the baseline's validation loss memorize less"]
+    seeds, (c, b) = _matched(
+        study, study.run_ids("conv", "student_converged"), study.run_ids("conv", "baseline")
+    )
+    assert seeds == [0, 1]
+    assert v.evidence.startswith(
+        f"converged student {_rate(study, c):.2f}% vs baseline {_rate(study, b):.2f}%"
+    )
+    n_c = sum(len(study.mem[x] - study.mem[y]) for x, y in zip(c, b, strict=True))
+    n_b = sum(len(study.mem[y] - study.mem[x]) for x, y in zip(c, b, strict=True))
+    assert v.p_value == sps.binomtest(n_c, n_c + n_b).pvalue
+
+    ck = read(engine, "SELECT run_id, val_loss FROM checkpoints WHERE is_final").set_index("run_id").val_loss
+    v = by["Distilled students reach a lower validation loss than the baseline"]
+    assert t1_seeds == [0, 1, 2] and v.test == "paired t-test over 3 seeds"
+    assert v.evidence.startswith(f"student {ck[s].mean():.3f} vs baseline {ck[b0].mean():.3f} nats/token")
+    assert np.isclose(v.p_value, sps.ttest_rel(ck[s].to_numpy(), ck[b0].to_numpy()).pvalue)
+    assert v.outcome == _rule(v.p_value, v.effect, 0, "less")
+    engine.dispose()
