@@ -22,8 +22,11 @@ Direction = Literal["less", "greater"]
 
 @dataclass(frozen=True)
 class TestResult:
-    """A test's effect (in the units `unit` names), its 95 % interval, two-sided p-value and sample size.
-    `null` is the effect under the null hypothesis (0 for differences, the reference for a share)."""
+    """A test's effect (in the units of its inputs: a rate difference, a share, a shift), its 95 %
+    interval, two-sided p-value and sample size. `null` is the effect under the null hypothesis (0 for
+    differences, the reference for a share, 0.5 for an AUC)."""
+
+    __test__ = False  # not a pytest test class
 
     test: str
     effect: float
