@@ -104,7 +104,7 @@ def paired_t(x: np.ndarray, y: np.ndarray) -> TestResult:
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) != len(y) or len(x) < 2:
-        raise ValueError("paired_t needs at least two seed pairs")
+        raise ValueError("a paired t-test needs at least two seed pairs")
     if np.ptp(x - y) == 0:
         raise ValueError("every seed pair differs by the same amount, so the t-test is undefined")
     r = stats.ttest_rel(x, y)

@@ -12,6 +12,7 @@ the null rate holds either way and the power is, if anything, lower.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -55,9 +56,13 @@ def _val_loss(diff: float) -> Callable:
     return sim
 
 
+_binomial_share = functools.lru_cache(maxsize=None)(stats.binomial_share)
+"""The same count gives the same test: computed once per (k, n, reference)."""
+
+
 def _share(n: int, share: float, reference: float) -> Callable:
     def sim(rng: np.random.Generator) -> stats.TestResult:
-        return stats.binomial_share(int((rng.random(n) < share).sum()), n, reference)
+        return _binomial_share(int((rng.random(n) < share).sum()), n, reference)
 
     return sim
 
