@@ -264,8 +264,15 @@ def _soft_hard(db: Db, job_id: int) -> list[str]:
 
 
 def _verdicts(db: Db, job_id: int) -> list[str]:
+    """One line per finding, after the rule that decides them (kdplatform.analysis.verdicts)."""
     lines = [f"- {v.line()}" for v in verdicts(db, job_id)]
-    return ["## The paper's findings on this job", "", *lines, ""]
+    rule = (
+        "Each line: the outcome, the finding, this job's numbers, the effect with its 95% interval, the test "
+        "and its two-sided p-value. A finding is reproduced when p < 0.05 in the paper's direction, "
+        "contradicted when p < 0.05 against it, inconclusive otherwise or when the job lacks what the test "
+        "needs; groups are compared on the seeds both trained."
+    )
+    return ["## The paper's findings on this job", "", rule, "", *lines, ""]
 
 
 SECTIONS = (_verdicts, _rates, _venn, _consistency, _classifier, _filtering, _mia, _soft_hard)
