@@ -2,6 +2,13 @@
 
 The presets keep Pythia's architecture (GPT-NeoX: parallel attention + MLP, rotary embeddings) at a size
 that trains on two CPU cores, so the whole pipeline runs anywhere; real studies name hub models.
+
+Precision policy (one place, applied wherever a model is loaded): hub checkpoints are stored in float16 or
+bfloat16, and AdamW updating half-precision weights loses the update (bf16) or divides by an eps that
+underflows to 0 (fp16: NaN). So a model that will be trained is always loaded as float32 master weights
+(:func:`load_pretrained`, the default); ``bf16: true`` only adds autocast on CUDA. A frozen model (teacher,
+scanned model) may run in half precision (:func:`load_frozen`); every consumer upcasts its logits to
+float32 before a softmax, KL, log-probability or argmax.
 """
 
 from __future__ import annotations
@@ -12,6 +19,9 @@ from typing import Any
 import torch
 
 from kdplatform.spec import ModelSpec
+
+MASTER_DTYPE = torch.float32
+"""The dtype of every trainable weight, whatever the checkpoint was saved in."""
 
 PRESET_CONFIGS: dict[str, dict[str, Any]] = {
     "tiny-teacher": dict(num_hidden_layers=4, hidden_size=192, num_attention_heads=4, intermediate_size=768),
@@ -48,7 +58,14 @@ def load_model(spec: ModelSpec, *, vocab_size: int, max_positions: int, seed: in
     return load_pretrained(spec.name, revision=spec.revision)
 
 
-def load_pretrained(name_or_path: str | Path, revision: str | None = None):
+def load_pretrained(
+    name_or_path: str | Path, revision: str | None = None, *, dtype: torch.dtype = MASTER_DTYPE
+):
+    """Load a causal LM in `dtype` (float32 by default: weights that may be trained are master weights).
+
+    transformers loads in the checkpoint's own dtype unless told otherwise, which is half precision for
+    hub checkpoints; the dtype is therefore always passed explicitly.
+    """
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
@@ -57,7 +74,31 @@ def load_pretrained(name_or_path: str | Path, revision: str | None = None):
     path = Path(str(name_or_path))
     if str(name_or_path).startswith((".", "/")) and not path.exists():
         raise FileNotFoundError(f"model path {path} does not exist")
-    return AutoModelForCausalLM.from_pretrained(str(name_or_path), revision=revision)
+    return AutoModelForCausalLM.from_pretrained(str(name_or_path), revision=revision, dtype=dtype)
+
+
+def inference_dtype(device: torch.device | str, *, half: bool = True) -> torch.dtype:
+    """The dtype a frozen model runs in: bf16 on a CUDA device that supports it (with `half`), else fp32."""
+    device = torch.device(device)
+    if half and device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_frozen(
+    name_or_path: str | Path,
+    device: torch.device | str = "cpu",
+    revision: str | None = None,
+    *,
+    dtype: torch.dtype | None = None,
+):
+    """A model that is only evaluated (teacher, scanned model): eval mode, no gradients, on `device`.
+
+    `dtype` defaults to :func:`inference_dtype` (bf16 on CUDA, fp32 on CPU); callers upcast its logits.
+    """
+    model = load_pretrained(name_or_path, revision, dtype=dtype or inference_dtype(device))
+    model.requires_grad_(False)
+    return model.to(device).eval()
 
 
 def logit_width(model) -> int:

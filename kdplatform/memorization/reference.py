@@ -91,3 +91,32 @@ def greedy_reference(
         ppl=nan.copy(),
         greedy_tokens=greedy,
     )
+
+
+def own_greedy_sequences(
+    model: PreTrainedModel,
+    n: int,
+    prefix_len: int,
+    seq_len: int,
+    *,
+    seed: int = 0,
+    batch_size: int | None = None,
+) -> torch.Tensor:
+    """[n, seq_len] sequences that `model` memorizes by construction: random prefixes + its own greedy suffix.
+
+    A scan of `model` must call every one memorized, so they measure how often a scan's precision or
+    kernels break a near-tie the other way (the calibration case of :mod:`kdplatform.memorization.audit`).
+    """
+    g = torch.Generator().manual_seed(seed)
+    vocab = int(model.get_input_embeddings().weight.shape[0])
+    prefixes = torch.randint(0, vocab, (n, seq_len), generator=g)
+    return torch.as_tensor(
+        np.concatenate(
+            [
+                prefixes[:, :prefix_len].numpy(),
+                greedy_reference(model, prefixes, prefix_len, batch_size=batch_size).greedy_tokens,
+            ],
+            axis=1,
+        ),
+        dtype=torch.long,
+    )

@@ -13,7 +13,10 @@ sequential decoding.
 
 Caveat: incremental decoding with a KV cache and a full teacher-forced pass compute the same logits with
 different kernels, so an argmax that is a numerical near-tie may differ between the two in the last
-bits (more likely in bf16). :func:`kdplatform.memorization.greedy_reference` is the generate-based audit.
+bits, and in half precision by much more (bf16 keeps 8 significant bits). Each example therefore carries
+``min_margin``, the smallest top-1 minus top-2 logit gap (float32) over the suffix positions that decide
+its outcome, and :func:`kdplatform.memorization.audit.audit_scan` re-decides the near-ties (and a random
+sample of the rest) with float32 ``generate``. All vocabulary math upcasts the logits to float32 first.
 
 The argmax uses the model's full logits, exactly as ``generate`` does. Distributions (log-probability,
 perplexity, entropy, KL) are renormalized over the first ``vocab_size`` logits, so that models of one
@@ -51,6 +54,10 @@ class ScanResult:
     ppl: np.ndarray
     kld: np.ndarray | None = None
     greedy_tokens: np.ndarray | None = None
+    min_margin: np.ndarray | None = None
+    """Smallest top-1 minus top-2 logit (float32) over the suffix positions that decide the outcome:
+    positions 0..match_len (the matched ones and the first mismatch; all S when memorized). Small values
+    are near-ties that another kernel or precision may decide differently; +inf when S is 0 or V is 1."""
 
     def __len__(self) -> int:
         return len(self.memorized)
@@ -198,6 +205,7 @@ class _Accumulators:
         self.suffix_logprob, self.entropy_sum, self.nll_sum = zeros(), zeros(), zeros()
         self.kld_sum = zeros() if with_kld else None
         self.greedy = torch.zeros(n, suffix_len, dtype=torch.int32, device=device) if with_greedy else None
+        self.min_margin = torch.full((n,), torch.inf, dtype=torch.float32, device=device)
 
     def result(self, seq_len: int) -> ScanResult:
         match_len = self.match_len.cpu().numpy()
@@ -209,6 +217,7 @@ class _Accumulators:
             ppl=torch.exp(self.nll_sum / (seq_len - 1)).cpu().numpy(),
             kld=None if self.kld_sum is None else (self.kld_sum / self.suffix_len).cpu().numpy(),
             greedy_tokens=None if self.greedy is None else self.greedy.cpu().numpy(),
+            min_margin=self.min_margin.cpu().numpy().astype(np.float64),
         )
 
 
@@ -247,21 +256,31 @@ def _scan_batch(
         lp_true = z.gather(-1, targets[:, c0:c1, None]).squeeze(-1) - z.logsumexp(-1)
         acc.nll_sum[rows] -= lp_true.double().sum(1)
     correct = torch.empty(b, acc.suffix_len, dtype=torch.bool, device=logits.device)
+    margin = torch.full((b, acc.suffix_len), torch.inf, dtype=torch.float32, device=logits.device)
     for c0 in range(first_suffix, n_pred, chunk):
         c1 = min(c0 + chunk, n_pred)
         suf = slice(c0 - first_suffix, c1 - first_suffix)
         t = targets[:, c0:c1]
-        pred = logits[:, c0:c1].argmax(-1)  # full width, as generate() picks
+        z = logits[:, c0:c1].float()  # full width, as generate() picks; float32 whatever the model's dtype
+        pred = z.argmax(-1)
         correct[:, suf] = pred == t
+        if z.shape[-1] > 1:
+            top = z.topk(2, dim=-1).values
+            margin[:, suf] = top[..., 0] - top[..., 1]
         if acc.greedy is not None:
             acc.greedy[rows, suf] = pred.int()
-        lp = logits[:, c0:c1, :vocab_size].log_softmax(-1, dtype=torch.float32)
+        lp = z[..., :vocab_size].log_softmax(-1)
         lp_true = lp.gather(-1, t.unsqueeze(-1)).squeeze(-1).double().sum(1)
         acc.suffix_logprob[rows] += lp_true
         acc.nll_sum[rows] -= lp_true
         lp = _finite_(lp)
         acc.entropy_sum[rows] -= torch.linalg.vecdot(lp.exp(), lp).double().sum(1)
         if ref_logits is not None:
-            lr = _finite_(ref_logits[:, suf, :vocab_size].log_softmax(-1, dtype=torch.float32))
+            lr = _finite_(ref_logits[:, suf, :vocab_size].float().log_softmax(-1))
             acc.kld_sum[rows] += torch.linalg.vecdot(lr.exp(), lr - lp).double().sum(1)
-    acc.match_len[rows] = correct.long().cumprod(1).sum(1)
+    matched = correct.long().cumprod(1)
+    acc.match_len[rows] = matched.sum(1)
+    # A position decides the outcome when every earlier suffix token matched: 0..match_len.
+    deciding = torch.ones_like(correct)
+    deciding[:, 1:] = matched[:, :-1].bool()
+    acc.min_margin[rows] = margin.masked_fill(~deciding, torch.inf).amin(1) if acc.suffix_len else torch.inf

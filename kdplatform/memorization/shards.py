@@ -8,8 +8,11 @@ shards is the same table as one process writes.
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +21,28 @@ import pyarrow.parquet as pq
 import torch
 from tqdm.auto import tqdm
 
+from kdplatform.memorization.audit import AuditConfig, audit_scan
 from kdplatform.memorization.scan import scan
 
 
 def shard_path(out_dir: Path, index: int) -> Path:
     return Path(out_dir) / f"part-{index:05d}.parquet"
+
+
+def audit_path(shard: Path) -> Path:
+    """The audit record written beside a shard (before the shard itself, so a shard implies its record)."""
+    return Path(shard).with_suffix(".audit.json")
+
+
+def read_audits(shards: list[Path]) -> dict[str, int | float | str] | None:
+    """The audit records of `shards` summed into one (None when the scan was not audited)."""
+    records = [json.loads(audit_path(p).read_text()) for p in shards if audit_path(p).exists()]
+    if not records:
+        return None
+    total: dict[str, int | float | str] = {
+        k: sum(r[k] for r in records) for k in records[0] if isinstance(records[0][k], int)
+    }
+    return total | {"threshold": records[0]["threshold"], "scan_dtype": records[0]["scan_dtype"]}
 
 
 def n_shards(examples_path: Path, shard_size: int) -> int:
@@ -64,17 +84,25 @@ def scan_to_shards(
     rank: int = 0,
     world_size: int = 1,
     on_shard: Callable[[int], None] | None = None,
+    audit: AuditConfig | None = None,
+    audit_generator=None,
 ) -> list[Path]:
     """Scan this process's shards of `examples_path` (missing ones only) and return their paths.
 
     Greedy continuations are kept (as a list column) only for examples with match_len >=
-    `greedy_min_match`; None stores none.
+    `greedy_min_match`; None stores none. With `audit`, each shard's near-ties and a random sample (seeded
+    by the shard index) are re-decided with float32 generate() (`audit_generator`, default a float32 copy
+    of a half-precision `model`): the shard then stores the resolved decisions, `audited` and
+    `audit_disagreed` per example, and its audit record beside it (:func:`read_audits`).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pf = pq.ParquetFile(examples_path)
     mine = [i for i in range(n_shards(examples_path, shard_size)) if i % world_size == rank]
     todo = [i for i in mine if not shard_path(out_dir, i).exists()]
+    half = next(model.parameters()).dtype != torch.float32
+    if todo and audit is not None and audit_generator is None and half:
+        audit_generator = copy.deepcopy(model).float()  # made once, not per shard
     for index in tqdm(todo, desc="scan shards", unit="shard", disable=None if rank == 0 else True):
         ids, tokens = _read_shard(pf, index, shard_size)
         res = scan(
@@ -85,6 +113,13 @@ def scan_to_shards(
             reference=reference,
             return_greedy=greedy_min_match is not None,
         )
+        record = None
+        if audit is not None:
+            cfg = replace(audit, seed=audit.seed + 1_000_003 * index)
+            res, checked = audit_scan(
+                model, torch.from_numpy(tokens), prefix_len, res, config=cfg, generator=audit_generator
+            )
+            record = checked.record()
         cols = {
             "example_id": pa.array(ids, pa.int64()),
             "memorized": pa.array(res.memorized, pa.bool_()),
@@ -92,7 +127,11 @@ def scan_to_shards(
             "suffix_logprob": pa.array(res.suffix_logprob, pa.float64()),
             "suffix_entropy": pa.array(res.suffix_entropy, pa.float64()),
             "ppl": pa.array(res.ppl, pa.float64()),
+            "min_margin": pa.array(res.min_margin, pa.float64()),
         }
+        if record is not None:
+            cols["audited"] = pa.array(np.isin(np.arange(len(ids)), checked.checked), pa.bool_())
+            cols["audit_disagreed"] = pa.array(np.isin(np.arange(len(ids)), checked.disagreed), pa.bool_())
         if res.kld is not None:
             cols["kld"] = pa.array(res.kld, pa.float64())
         if res.greedy_tokens is not None:
@@ -103,6 +142,8 @@ def scan_to_shards(
             )
         final = shard_path(out_dir, index)
         tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
+        if record is not None:
+            audit_path(final).write_text(json.dumps(record))
         pq.write_table(pa.table(cols), tmp)
         tmp.rename(final)
         if on_shard is not None:

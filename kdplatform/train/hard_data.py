@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from kdplatform.train.checks import check_token_ids
+
 
 @contextmanager
 def _plain_generation_defaults(model) -> Iterator[None]:
@@ -43,15 +45,39 @@ def default_batch_size(model, seq_len: int) -> int:
     return max(1, min(256, int(free * 0.5) // (kv_per_row + logits_per_row)))
 
 
+class _FirstColumns:
+    """Logits processor: the argmax runs over the first `width` columns only (the student's vocabulary)."""
+
+    def __init__(self, width: int):
+        self.width = width
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        scores = scores.float()  # argmax on float32 logits, whatever the teacher's precision
+        scores[:, self.width :] = -torch.inf
+        return scores
+
+
+def check_hard_data(tokens: np.ndarray, student, teacher_width: int) -> None:
+    """Refuse D_hard whose ids the student cannot embed, naming both widths (call before training)."""
+    check_token_ids(tokens, student, "hard-KD data", source_width=teacher_width)
+
+
 def generate_hard_data(
-    teacher, token_ids: torch.Tensor, prefix_len: int, *, batch_size: int | None = None
+    teacher,
+    token_ids: torch.Tensor,
+    prefix_len: int,
+    *,
+    batch_size: int | None = None,
+    vocab_size: int | None = None,
 ) -> np.ndarray:
     """Rows [N, L] (int64): each example's true prefix + the teacher's greedy continuation to length L.
 
     Batched with a KV cache through `generate`; all prefixes have the same length, so no padding is
     needed. The teacher is evaluated in eval mode on its own device and its mode is restored afterwards.
+    With `vocab_size` (the student's embedding rows or the tokenizer's size), the argmax skips the
+    teacher's padding columns beyond it, so that every generated id is one the student can read.
     """
-    from transformers import GenerationConfig
+    from transformers import GenerationConfig, LogitsProcessorList
 
     token_ids = torch.as_tensor(token_ids)
     if token_ids.ndim != 2 or token_ids.dtype.is_floating_point or token_ids.dtype == torch.bool:
@@ -64,6 +90,10 @@ def generate_hard_data(
     rows = teacher.get_input_embeddings().weight.shape[0]
     if n and not 0 <= int(token_ids.min()) <= int(token_ids.max()) < rows:
         raise ValueError(f"token ids must lie in [0, {rows}) (the teacher's embedding rows)")
+    width = teacher.get_output_embeddings().weight.shape[0]
+    if vocab_size is not None and not 0 < vocab_size <= width:
+        raise ValueError(f"vocab_size must be in [1, {width}] (the teacher's logit width), got {vocab_size}")
+    processors = LogitsProcessorList([_FirstColumns(vocab_size)] if vocab_size is not None else [])
     batch_size = batch_size or default_batch_size(teacher, seq_len)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -87,7 +117,10 @@ def generate_hard_data(
             for start in tqdm(range(0, n, batch_size), desc="hard data", unit="batch", disable=None):
                 prefix = token_ids[start : start + batch_size, :prefix_len].to(device, torch.long)
                 gen = teacher.generate(
-                    input_ids=prefix, attention_mask=torch.ones_like(prefix), generation_config=config
+                    input_ids=prefix,
+                    attention_mask=torch.ones_like(prefix),
+                    generation_config=config,
+                    logits_processor=processors,
                 )
                 if gen.shape[1] != seq_len:
                     raise RuntimeError(f"generate returned {gen.shape[1]} tokens per row, expected {seq_len}")

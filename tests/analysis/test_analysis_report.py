@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+from scipy import stats
+
 from kdplatform.analysis import report
+from kdplatform.analysis.verdicts import verdicts
 
 
 def test_report_numbers(study, classified, tmp_path):
@@ -38,6 +42,35 @@ def test_report_numbers(study, classified, tmp_path):
     assert f"| memorized by both | {len(s & h)} |" in md
     assert f"| difficult (hard only: not soft, no baseline seed) | {len(h - s - b)} |" in md
     assert f"| excluded (predicted memorized) | {int(result.risk.predicted.sum())} |" in md
+
+
+def test_report_findings(study, classified):
+    """The findings section: the rule, then every verdict's line; Table 2's and Table 4's p-values equal
+    an independent scipy computation on the same rows."""
+    _, result, _ = classified
+    md = report.render_report(study.engine.url.render_as_string(hide_password=False), "alpha")
+    section = md.split("## The paper's findings on this job\n\n", 1)[1].split("\n## ", 1)[0]
+    found = verdicts(study.engine, "alpha")
+    assert section.startswith("Each line: the outcome, the finding")
+    assert [ln for ln in section.splitlines() if ln.startswith("- ")] == [f"- {v.line()}" for v in found]
+    by = {v.finding.split(" (")[0]: v for v in found}
+
+    seed = study.runs.set_index("id").seed
+    stud = {int(seed[r]): r for r in study.run_ids("alpha", "student", "forward_kl", 1.0)}
+    base = {int(seed[r]): r for r in study.run_ids("alpha", "baseline")}
+    pairs = [(study.mem[stud[k]], study.mem[base[k]]) for k in sorted(stud.keys() & base.keys())]
+    n_s, n_b = sum(len(s - b) for s, b in pairs), sum(len(b - s) for s, b in pairs)
+    t2 = by["Distilled students memorize less than the baseline"]
+    assert f"p = {stats.binomtest(n_s, n_s + n_b).pvalue:.2g}" in t2.line()
+
+    t4 = by["Student memorization is predictable before distillation"]
+    tr = result.trials.dropna(subset=["roc_auc"])
+    pos = np.round(tr.n_test * tr.n_positive / (tr.n_positive + tr.n_negative))
+    neg = tr.n_test - pos
+    z = np.median((tr.roc_auc - 0.5) / np.sqrt((pos + neg + 1) / (12 * pos * neg)))
+    assert np.isclose(t4.p_value, min(1.0, 4 * stats.norm.sf(abs(z))))
+    assert np.isclose(t4.effect, tr.roc_auc.median())
+    assert f"ROC-AUC {tr.roc_auc.mean():.3f} ± {tr.roc_auc.std():.3f} over {len(tr)} trials" in t4.evidence
 
 
 def test_report_without_optional_sections(study):

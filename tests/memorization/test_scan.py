@@ -231,7 +231,7 @@ def test_result_shape_columns_and_mode_restored():
     assert model.training
     assert res.kld is None and res.greedy_tokens is None and len(res) == 4
     cols = res.as_columns()
-    assert set(cols) == {"memorized", "match_len", "suffix_logprob", "suffix_entropy", "ppl"}
+    assert set(cols) == {"memorized", "match_len", "suffix_logprob", "suffix_entropy", "ppl", "min_margin"}
     assert all(len(c) == 4 for c in cols.values())
     pa = pytest.importorskip("pyarrow")
     table = pa.table(scan(model, x, PREFIX, reference=model, return_greedy=True).as_columns())

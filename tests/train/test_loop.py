@@ -20,7 +20,7 @@ from kdplatform.spec import TrainSpec
 from kdplatform.train.loop import KDConfig, train
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_script import tiny_data, tiny_model  # noqa: E402
+from train_script import tiny_data, tiny_model, wide_teacher  # noqa: E402
 
 SCRIPT = Path(__file__).parent / "train_script.py"
 TRAIN, VAL = tiny_data(44), tiny_data(12, seed=1)
@@ -117,13 +117,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_cpu_processes_match_one(reference, tmp_path):
-    """DDP on gloo with the same global batch: each process takes half of every micro-batch.
-
-    Tolerance 1e-5 on losses and 1e-4 on weights: the gradient is the same mean over the step's tokens,
-    but summed in a different order (two partial sums, then an all-reduce), so the runs differ by float32
-    rounding (~1e-7 relative per step), which nine Adam steps carry forward without meaningful growth.
-    """
+def launch_two(tmp_path: Path, *extra: str) -> dict:
+    """train_script.py in two local CPU processes (gloo) under accelerate; returns its JSON summary."""
     out, res = tmp_path / "model", tmp_path / "result.json"
     cmd = [
         str(Path(sys.executable).with_name("accelerate")),
@@ -137,21 +132,61 @@ def test_two_cpu_processes_match_one(reference, tmp_path):
         str(SCRIPT),
         *("--out", str(out), "--result", str(res), "--state", str(tmp_path / "state")),
         *("--checkpoint-every", "2"),
+        *extra,
     ]
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    got = json.loads(res.read_text())
+    return json.loads(res.read_text())
+
+
+def assert_matches_reference(got: dict, reference, model_dir: Path, *, loss_tol: float, weight_tol: float):
     ref_result, ref_weights = reference()
     assert got["world"] == 2 and ref_result["world"] == 1
     assert (got["steps"], got["tokens"]) == (ref_result["steps"], ref_result["tokens"])
     assert all(np.isfinite(e["val_loss"]) for e in got["epochs"])
     for a, b in zip(got["epochs"], ref_result["epochs"], strict=True):
-        assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-5)
-        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-5)
-    mine = load_file(out / "model.safetensors")
+        assert a["val_loss"] == pytest.approx(b["val_loss"], abs=loss_tol)
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=loss_tol)
+    mine = load_file(model_dir / "model.safetensors")
+    assert mine.keys() == ref_weights.keys()
     for k in mine:
-        torch.testing.assert_close(mine[k], ref_weights[k], rtol=0, atol=1e-4)
+        torch.testing.assert_close(mine[k], ref_weights[k], rtol=0, atol=weight_tol)
+
+
+def test_two_cpu_processes_match_one(reference, tmp_path):
+    """DDP on gloo with the same global batch: each process takes half of every micro-batch.
+
+    Tolerance 1e-5 on losses and 1e-4 on weights: the gradient is the same mean over the step's tokens,
+    but summed in a different order (two partial sums, then an all-reduce), so the runs differ by float32
+    rounding (~1e-7 relative per step), which nine Adam steps carry forward without meaningful growth.
+    """
+    got = launch_two(tmp_path)
+    assert_matches_reference(got, reference, tmp_path / "model", loss_tol=1e-5, weight_tol=1e-4)
+    assert not (tmp_path / "state").exists()
+
+
+def test_two_process_fsdp_matches_one(tmp_path):
+    """FSDP2 (fully_shard, gloo) on CPU, soft KD from a wider teacher: the 1-process run's numbers.
+
+    accelerate sends CPU processes down its DDP path, so train_script --fsdp sets the shared accelerate
+    state to FSDP2 before `train` runs (see force_fsdp_on_cpu; FSDP1 cannot run on CPU: torch rejects its
+    "cpu" compute device against accelerate's "cpu:0" device_id). Covered: the logit width read before
+    sharding, validation through the wrapped model with as many forwards on every process (17 rows over
+    2 processes in batches of 8: 9 rows take two forwards, so the 8-row process pads an empty batch; the
+    original code hangs there, a process waiting in an all-gather the other never joins), sharded
+    save_state every 2 steps, and the final save from a full state dict gathered by every process. Same
+    tolerances as DDP: the reduce-scatter sums the gradient in another order, nothing else differs.
+    """
+    one = tmp_path / "one"
+    ref = run_script("--kd", "--out", str(one / "model"), "--result", str(one / "result.json"))
+    got = launch_two(tmp_path, "--fsdp", "--kd")
+    finish(ref)
+
+    def reference():
+        return json.loads((one / "result.json").read_text()), load_file(one / "model" / "model.safetensors")
+
+    assert_matches_reference(got, reference, tmp_path / "model", loss_tol=1e-5, weight_tol=1e-4)
     assert not (tmp_path / "state").exists()
 
 
@@ -164,24 +199,6 @@ def _run(tmp_path: Path, name: str, *, teacher=None, cfg=CFG, crash_at: int | No
         model, TRAIN, VAL, cfg, seed=3, out_dir=tmp_path / name, teacher=teacher, kd=kd, desc=name, **kw
     )
     return res, weights(model)
-
-
-def wide_teacher():
-    """A teacher whose logit width is padded past the student's, as Pythia-12B's is past 1.4B's."""
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
-
-    torch.manual_seed(7)
-    return GPTNeoXForCausalLM(
-        GPTNeoXConfig(
-            vocab_size=72,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            intermediate_size=64,
-            rotary_pct=0.25,
-            tie_word_embeddings=False,
-        )
-    )
 
 
 @pytest.mark.parametrize(
@@ -221,12 +238,16 @@ def test_keeps_only_latest_state_and_reports_throughput(tmp_path):
     assert [e.step for e in res.epochs] == [3, 6, 9]
 
 
-def test_resume_refuses_a_state_from_other_settings(tmp_path):
+def test_resume_discards_a_state_from_other_settings(tmp_path):
+    """A state written with other options is removed and the run starts fresh, saying why."""
     state = tmp_path / "state"
     with pytest.raises(Crash):
         _run(tmp_path, "a", crash_at=5, state_dir=state)
-    with pytest.raises(ValueError, match="other settings"):
-        _run(tmp_path, "b", cfg=CFG.model_copy(update={"batch_size": 4}), state_dir=state)
+    fresh, fresh_w = _run(tmp_path, "b", cfg=CFG.model_copy(update={"batch_size": 4}), state_dir=state)
+    assert fresh.resumed_from is None
+    assert "removed, starting fresh" in fresh.discarded_state and "train" in fresh.discarded_state
+    ref, ref_w = _run(tmp_path, "c", cfg=CFG.model_copy(update={"batch_size": 4}))
+    assert [e.val_loss for e in fresh.epochs] == pytest.approx([e.val_loss for e in ref.epochs], abs=1e-6)
 
 
 def test_stop_at_val_loss(tmp_path):

@@ -1,7 +1,7 @@
 """Tiny training run as a standalone script, for tests that need a separate process.
 
-Run directly (one process, or killed mid-run to test resume) or under ``accelerate launch`` (DDP). The
-main process writes a JSON summary of the result; the weights are in ``--out``.
+Run directly (one process, or killed mid-run to test resume) or under ``accelerate launch`` (DDP, or FSDP
+with ``--fsdp``). The main process writes a JSON summary of the result; the weights are in ``--out``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from kdplatform.spec import TrainSpec  # noqa: E402
-from kdplatform.train.loop import train  # noqa: E402
+from kdplatform.train.loop import KDConfig, train  # noqa: E402
 
 VOCAB, SEQ_LEN = 64, 16
 
@@ -52,6 +52,48 @@ def tiny_data(n: int, seed: int = 0) -> np.ndarray:
     return (start + stride * np.arange(SEQ_LEN)) % VOCAB
 
 
+def force_fsdp_on_cpu() -> None:
+    """Make the shared accelerate state FSDP2 before `train` builds its Accelerator.
+
+    accelerate (1.x) routes CPU processes to DDP and ignores --use_fsdp there, although torch's FSDP2
+    (fully_shard) runs on CPU over gloo. The state is a process-wide singleton that `train`'s own
+    Accelerator reuses, so setting it here runs the trainer's real FSDP code paths on CPU.
+    """
+    from accelerate import Accelerator, FullyShardedDataParallelPlugin
+    from accelerate.state import AcceleratorState, PartialState
+    from accelerate.utils import DistributedType
+
+    Accelerator(mixed_precision="no")
+    # Every later AcceleratorState() copies PartialState's fields over its own: set the type in both.
+    PartialState().distributed_type = DistributedType.FSDP
+    st = AcceleratorState()
+    st.distributed_type = DistributedType.FSDP
+    st.fsdp_plugin = FullyShardedDataParallelPlugin(
+        fsdp_version=2,
+        auto_wrap_policy="transformer_based_wrap",
+        transformer_cls_names_to_wrap=["GPTNeoXLayer"],
+        state_dict_type="SHARDED_STATE_DICT",
+        cpu_ram_efficient_loading=False,
+    )
+
+
+def wide_teacher():
+    """A teacher whose logit width (72) is padded past the student's (64), as Pythia-12B's is past 1.4B's."""
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    torch.manual_seed(7)
+    config = GPTNeoXConfig(
+        vocab_size=VOCAB + 8,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        rotary_pct=0.25,
+        tie_word_embeddings=False,
+    )
+    return GPTNeoXForCausalLM(config)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
@@ -61,7 +103,11 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--grad-accum", type=int, default=2)
     ap.add_argument("--slow", type=float, default=0.0, help="seconds to sleep before each forward")
+    ap.add_argument("--kd", action="store_true", help="distil from a wider teacher (soft KD, T=2)")
+    ap.add_argument("--fsdp", action="store_true", help="shard the model with FSDP2 (accelerate launch)")
     args = ap.parse_args()
+    if args.fsdp:
+        force_fsdp_on_cpu()
 
     torch.set_num_threads(1)  # same kernels in every run, so resumed and uninterrupted runs agree bitwise
     model = tiny_model(0)
@@ -78,11 +124,13 @@ def main() -> None:
     res = train(
         model,
         tiny_data(44),
-        tiny_data(12, seed=1),
+        tiny_data(17, seed=1),  # 17 rows over 2 processes in batches of 8: 2 forwards and 1 (padded)
         cfg,
         seed=0,
         out_dir=args.out,
         state_dir=args.state,
+        teacher=wide_teacher() if args.kd else None,
+        kd=KDConfig(temperature=2.0, alpha=0.3) if args.kd else None,
     )
     if int(os.environ.get("RANK", "0")) == 0:
         summary = asdict(res) | {"world": int(os.environ.get("WORLD_SIZE", "1"))}

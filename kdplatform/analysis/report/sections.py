@@ -282,7 +282,14 @@ def _soft_hard(db: Db, job_id: int) -> list[str] | None:
 
 @_headed("## The paper's findings on this job")
 def _verdicts(db: Db, job_id: int) -> list[str]:
-    return [*(f"- {v.line()}" for v in verdicts(db, job_id)), ""]
+    """One line per finding, after the rule that decides them (kdplatform.analysis.verdicts)."""
+    rule = (
+        "Each line: the outcome, the finding, this job's numbers, the effect with its 95% interval, the test "
+        "and its two-sided p-value. A finding is reproduced when p < 0.05 in the paper's direction, "
+        "contradicted when p < 0.05 against it, inconclusive otherwise or when the job lacks what the test "
+        "needs; groups are compared on the seeds both trained."
+    )
+    return [rule, "", *(f"- {v.line()}" for v in verdicts(db, job_id)), ""]
 
 
 SECTIONS = (_verdicts, _rates, _venn, _consistency, _classifier, _filtering, _mia, _soft_hard)
