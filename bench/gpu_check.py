@@ -82,19 +82,10 @@ TINY = dict(
 
 def build(shape: dict, vocab: int, device: torch.device, dtype: torch.dtype, seed: int = 0):
     """A random-init GPT-NeoX of a Pythia shape, initialised on `device` (fast on a GPU), in `dtype`."""
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+    from kdplatform.models import build_neox
 
-    torch.manual_seed(seed)
-    config = GPTNeoXConfig(
-        vocab_size=vocab,
-        max_position_embeddings=2048,
-        rotary_pct=0.25,
-        use_parallel_residual=True,
-        tie_word_embeddings=False,
-        **shape,
-    )
     with device:
-        model = GPTNeoXForCausalLM(config)
+        model = build_neox(vocab, seed=seed, max_position_embeddings=2048, **shape)
     return model.to(dtype)
 
 

@@ -63,21 +63,13 @@ def _reset_peak_rss() -> bool:
 
 def run_variant(variant: str, steps: int) -> dict:
     import torch
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
+    from kdplatform.models import build_neox
     from kdplatform.train import losses
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch.manual_seed(0)
-    config = GPTNeoXConfig(
-        vocab_size=STUDENT_VOCAB,
-        hidden_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=512,
-        max_position_embeddings=SEQ,
-    )
-    model = GPTNeoXForCausalLM(config).to(device).train()
+    shape = dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=512)
+    model = build_neox(STUDENT_VOCAB, seed=0, max_position_embeddings=SEQ, **shape).to(device).train()
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
     ids = torch.randint(0, TOKENIZER_VOCAB, (BATCH, SEQ), device=device)
     teacher = torch.randn(BATCH, SEQ, TEACHER_VOCAB, device=device) * 3

@@ -29,21 +29,31 @@ PRESET_CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
-def build_preset(preset: str, vocab_size: int, max_positions: int, overrides: dict[str, Any] | None = None):
-    """A randomly initialised GPTNeoXForCausalLM of a preset's shape (seeded by the caller)."""
+def build_neox(vocab_size: int, *, seed: int | None = None, **config: Any):
+    """A randomly initialised GPTNeoXForCausalLM with Pythia's fixed choices (a quarter of each head
+    rotary, parallel residual, untied embeddings); `config` gives the shape and any other GPTNeoXConfig
+    field. Seeded here when `seed` is given, else by the caller: the one builder of presets, tests and
+    benchmarks, so a tiny model means the same architecture everywhere."""
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
+    if seed is not None:
+        torch.manual_seed(seed)
+    return GPTNeoXForCausalLM(
+        GPTNeoXConfig(
+            vocab_size=vocab_size,
+            rotary_pct=0.25,
+            use_parallel_residual=True,
+            tie_word_embeddings=False,
+            **config,
+        )
+    )
+
+
+def build_preset(preset: str, vocab_size: int, max_positions: int, overrides: dict[str, Any] | None = None):
+    """A randomly initialised GPTNeoXForCausalLM of a preset's shape (seeded by the caller)."""
     cfg = dict(PRESET_CONFIGS[preset])
     cfg.update(overrides or {})
-    config = GPTNeoXConfig(
-        vocab_size=vocab_size,
-        max_position_embeddings=max(max_positions, 128),
-        rotary_pct=0.25,
-        use_parallel_residual=True,
-        tie_word_embeddings=False,
-        **cfg,
-    )
-    return GPTNeoXForCausalLM(config)
+    return build_neox(vocab_size, max_position_embeddings=max(max_positions, 128), **cfg)
 
 
 def model_family(model) -> str:

@@ -178,34 +178,50 @@ def _check_pair(
     return student_logits[..., :v], teacher_logits[..., :v]
 
 
-def forward_kl(
+def _kd_mean(
+    per_row: PerRow,
     student_logits: torch.Tensor,
     teacher_logits: torch.Tensor,
     mask: torch.Tensor,
     temperature: float,
-    *,
-    vocab_size: int | None = None,
-    chunk_size: int | None = None,
+    vocab_size: int | None,
+    chunk_size: int | None,
 ) -> torch.Tensor:
-    """T² · KL(P_t ‖ P_s) (paper eq. 1): mean-seeking, the standard Hinton distillation loss."""
+    """T² · the masked mean of ``per_row`` at ``temperature``, after the checks and vocabulary slice."""
     s, t = _check_pair(student_logits, teacher_logits, mask, temperature, vocab_size)
-    rows = partial(_forward_kl_rows, temperature=temperature)
+    rows = partial(per_row, temperature=temperature)
     return temperature**2 * _masked_mean(rows, (s, t), mask, chunk_size)
 
 
-def reverse_kl(
-    student_logits: torch.Tensor,
-    teacher_logits: torch.Tensor,
-    mask: torch.Tensor,
-    temperature: float,
-    *,
-    vocab_size: int | None = None,
-    chunk_size: int | None = None,
-) -> torch.Tensor:
-    """T² · KL(P_s ‖ P_t): mode-seeking, the student is penalised for mass the teacher lacks."""
-    s, t = _check_pair(student_logits, teacher_logits, mask, temperature, vocab_size)
-    rows = partial(_reverse_kl_rows, temperature=temperature)
-    return temperature**2 * _masked_mean(rows, (s, t), mask, chunk_size)
+def _kd_divergence(per_row: PerRow, name: str, doc: str) -> Callable[..., torch.Tensor]:
+    """The public loss of a per-row divergence that takes no option beyond the temperature."""
+
+    def loss(
+        student_logits: torch.Tensor,
+        teacher_logits: torch.Tensor,
+        mask: torch.Tensor,
+        temperature: float,
+        *,
+        vocab_size: int | None = None,
+        chunk_size: int | None = None,
+    ) -> torch.Tensor:
+        return _kd_mean(per_row, student_logits, teacher_logits, mask, temperature, vocab_size, chunk_size)
+
+    loss.__name__ = loss.__qualname__ = name
+    loss.__doc__ = doc
+    return loss
+
+
+forward_kl = _kd_divergence(
+    _forward_kl_rows,
+    "forward_kl",
+    "T² · KL(P_t ‖ P_s) (paper eq. 1): mean-seeking, the standard Hinton distillation loss.",
+)
+reverse_kl = _kd_divergence(
+    _reverse_kl_rows,
+    "reverse_kl",
+    "T² · KL(P_s ‖ P_t): mode-seeking, the student is penalised for mass the teacher lacks.",
+)
 
 
 def jsd(
@@ -221,9 +237,8 @@ def jsd(
     """T² · generalized JSD, interpolating the two KL directions; bounded, and 0 at beta 0 or 1."""
     if not 0 <= beta <= 1:
         raise ValueError(f"beta must be in [0, 1], got {beta}")
-    s, t = _check_pair(student_logits, teacher_logits, mask, temperature, vocab_size)
-    rows = partial(_jsd_rows, temperature=temperature, beta=beta)
-    return temperature**2 * _masked_mean(rows, (s, t), mask, chunk_size)
+    rows = partial(_jsd_rows, beta=beta)
+    return _kd_mean(rows, student_logits, teacher_logits, mask, temperature, vocab_size, chunk_size)
 
 
 def cross_entropy(

@@ -15,7 +15,7 @@ from kdplatform.train.hard_data import generate_hard_data
 from kdplatform.train.loop import train
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_script import VOCAB, tiny_data, tiny_model, wide_teacher  # noqa: E402
+from tiny_training import VOCAB, tiny_data, tiny_model, wide_teacher  # noqa: E402
 
 TRAIN, VAL = tiny_data(44), tiny_data(12, seed=1)
 CFG = TrainSpec(epochs=3, batch_size=8, lr=3e-3, warmup_ratio=0.1, grad_accum=2, checkpoint_every=2)

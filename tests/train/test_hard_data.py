@@ -5,27 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+from tiny_training import VOCAB, tiny_model
 
 from kdplatform.train.hard_data import generate_hard_data
 
-VOCAB, SEQ_LEN, PREFIX = 64, 20, 8
+SEQ_LEN, PREFIX = 20, 8
 
 
 @pytest.fixture(scope="module")
 def teacher():
-    torch.manual_seed(0)
-    config = GPTNeoXConfig(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        rotary_pct=0.25,
-        tie_word_embeddings=False,
-    )
-    return GPTNeoXForCausalLM(config).eval()
+    return tiny_model(0).eval()
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from kdplatform.spec import TrainSpec
 from kdplatform.train.loop import KDConfig, train
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_script import tiny_data, tiny_model, wide_teacher  # noqa: E402
+from tiny_training import tiny_data, tiny_model, wide_teacher  # noqa: E402
 
 SCRIPT = Path(__file__).parent / "train_script.py"
 TRAIN, VAL = tiny_data(44), tiny_data(12, seed=1)

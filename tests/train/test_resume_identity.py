@@ -18,7 +18,7 @@ from kdplatform.train.loop import KDConfig, train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_loop import Crash, crash_after  # noqa: E402
-from train_script import tiny_data, tiny_model, wide_teacher  # noqa: E402
+from tiny_training import tiny_data, tiny_model, wide_teacher  # noqa: E402
 
 TRAIN, VAL = tiny_data(44), tiny_data(12, seed=1)
 CFG = TrainSpec(epochs=2, batch_size=8, lr=3e-3, warmup_ratio=0.1, grad_accum=2, checkpoint_every=1)

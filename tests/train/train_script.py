@@ -15,41 +15,11 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from tiny_training import tiny_data, tiny_model, wide_teacher  # noqa: E402
 
 from kdplatform.spec import TrainSpec  # noqa: E402
 from kdplatform.train.loop import KDConfig, train  # noqa: E402
-
-VOCAB, SEQ_LEN = 64, 16
-
-
-def tiny_model(seed: int, dropout: float = 0.0):
-    """A 2-layer GPT-NeoX small enough that a CPU step takes milliseconds."""
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
-
-    torch.manual_seed(seed)
-    config = GPTNeoXConfig(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        rotary_pct=0.25,
-        tie_word_embeddings=False,
-        hidden_dropout=dropout,
-        attention_dropout=dropout,
-    )
-    return GPTNeoXForCausalLM(config)
-
-
-def tiny_data(n: int, seed: int = 0) -> np.ndarray:
-    """Arithmetic sequences mod VOCAB (start and stride vary): learnable, so the loss falls."""
-    rng = np.random.default_rng(seed)
-    start = rng.integers(0, VOCAB, size=(n, 1))
-    stride = rng.integers(1, 4, size=(n, 1))
-    return (start + stride * np.arange(SEQ_LEN)) % VOCAB
 
 
 def force_fsdp_on_cpu() -> None:
@@ -75,23 +45,6 @@ def force_fsdp_on_cpu() -> None:
         state_dict_type="SHARDED_STATE_DICT",
         cpu_ram_efficient_loading=False,
     )
-
-
-def wide_teacher():
-    """A teacher whose logit width (72) is padded past the student's (64), as Pythia-12B's is past 1.4B's."""
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
-
-    torch.manual_seed(7)
-    config = GPTNeoXConfig(
-        vocab_size=VOCAB + 8,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        rotary_pct=0.25,
-        tie_word_embeddings=False,
-    )
-    return GPTNeoXForCausalLM(config)
 
 
 def main() -> None:
