@@ -61,7 +61,7 @@ def exclusion_ids(exclude: str):
         return np.loadtxt(path, dtype=np.int64, ndmin=1)
     except (OSError, ValueError) as e:
         raise SpecError(
-            f"filtered_student.exclude: cannot read example ids (one integer per line) from {str(path)!r}: {e}"
+            f"filtered_student.exclude: cannot read example ids (one integer a line) from {str(path)!r}: {e}"
         ) from None
 
 
