@@ -1,7 +1,10 @@
 """Issue 13 end to end: a job from local `save_pretrained` checkpoints stored in float16 / bfloat16 (tiny
 GPT-NeoX, Llama and Qwen2; the teacher's logit width padded wider than the student's) fine-tunes the
 teacher and a baseline, distils soft and hard students and scans them: finite, decreasing losses, float32
-master weights in every saved checkpoint, and every audited scan decision equal to float32 generate()."""
+master weights in every saved checkpoint, and every audited scan decision equal to float32 generate().
+
+Frozen models (the teacher, scanned models) run in the checkpoint's half precision here, on CPU too (the
+policy's bf16-on-CUDA default patched), so that the scans are half-precision scans audited in float32."""
 
 from __future__ import annotations
 
@@ -57,7 +60,10 @@ def tokenizer(tmp_path_factory):
     [("gpt_neox", torch.float16), ("llama", torch.bfloat16), ("qwen2", torch.float16)],
     ids=["gpt_neox-fp16", "llama-bf16", "qwen2-fp16"],
 )
-def test_half_precision_checkpoints_train_distil_and_scan(tmp_path, tokenizer, arch, dtype):
+def test_half_precision_checkpoints_train_distil_and_scan(tmp_path, monkeypatch, tokenizer, arch, dtype):
+    import kdplatform.models
+
+    monkeypatch.setattr(kdplatform.models, "inference_dtype", lambda device, half=True: dtype)
     tok, tok_dir = tokenizer
     n = len(tok)
     teacher = _checkpoint(tmp_path / "teacher", arch, n + 37, dtype, tok, 0)  # padded wider
@@ -100,6 +106,7 @@ def test_half_precision_checkpoints_train_distil_and_scan(tmp_path, tokenizer, a
         assert int(hard.max()) < n  # the teacher's argmax never picks a padding column
         audits = q("SELECT examples, checked, disagreements, scan_dtype FROM scan_audits")
         assert len(audits) == 4 and all(a[1] == a[0] == 16 for a in audits)  # every example audited
+        assert {a[3] for a in audits} == {str(dtype).removeprefix("torch.")}  # half-precision scans
         ds = runner.dataset()
         ex = Examples.read(Path(ds.path) / "train.parquet")
         for key in ("train/teacher", "train/student_hard/s0"):
