@@ -136,6 +136,13 @@ def test_removed_seed_goes_stale_out_of_the_views_and_is_pruned(tmp_path, capsys
     assert main(["prune", str(path), "--workdir", str(work)]) == 0
     assert "no stale runs" in capsys.readouterr().out
 
+    from kdplatform.analysis.report.audit import scan_audit
+
+    lines = scan_audit(url, q(url, "SELECT id FROM jobs")[0][0])
+    assert lines[0] == "## Scan audit"
+    rows = [line for line in "\n".join(lines).splitlines() if line.startswith("| ") and "float32" in line]
+    assert [r.split(" | ")[0] for r in rows] == ["| teacher", "| baseline", "| student"]
+
 
 @pytest.mark.parametrize("field, value", [("audit_threshold", -1.0), ("audit_sample", -1), ("audit", True)])
 def test_scan_audit_options_are_strict(tmp_path, capsys, field, value):
