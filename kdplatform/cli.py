@@ -4,6 +4,7 @@
     kdplatform plan jobs/quickstart.yaml
     kdplatform run jobs/quickstart.yaml [--workdir DIR]
     kdplatform status jobs/quickstart.yaml      (or: status JOB_NAME --db URL; status --db URL lists jobs)
+    kdplatform prune jobs/quickstart.yaml [--dry-run]   (delete runs whose stage left the plan)
     kdplatform sql "select * from memorization_rates" [--job JOB | --db URL] [--format table|csv|parquet]
     kdplatform report jobs/quickstart.yaml [--out report.md]
     kdplatform venn3 RUN_A RUN_B RUN_C [--job JOB | --db URL]
@@ -11,7 +12,8 @@
     kdplatform db upgrade [--job JOB | --db URL]
     kdplatform dashboard [JOB]
 
-Exit codes: 0 success, 1 a failure while running, 2 bad input (spec, query, database URL).
+Exit codes: 0 success, 1 a failure while running (a stage that failed for a stated reason, e.g. a
+non-finite loss, prints one line), 2 bad input (spec, query, database URL).
 """
 
 from __future__ import annotations
@@ -76,6 +78,22 @@ def cmd_status(args) -> int:
         workdir = args.workdir or workdir
     runner = JobRunner(spec, Path(workdir), database_url=args.db)
     print(render(spec.name, runner.status()))
+    stale_runs = runner.stale_runs()
+    if stale_runs:
+        from kdplatform.pipeline.stale import render as render_stale
+
+        print("\n" + render_stale(stale_runs))
+    return 0
+
+
+def cmd_prune(args) -> int:
+    """Delete the job's stale runs (their stage left the plan) and every row they own, in one transaction."""
+    from kdplatform.pipeline import JobRunner
+    from kdplatform.pipeline.stale import render
+
+    spec = load_spec(args.job)
+    runner = JobRunner(spec, _workdir(spec, args.workdir), database_url=args.db)
+    print(render(runner.prune(dry_run=args.dry_run), removed=not args.dry_run))
     return 0
 
 
@@ -235,6 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--workdir", help="override the job's workdir")
     sp.add_argument("--db", help="override the job's database URL")
     sp.set_defaults(fn=cmd_status)
+    sp = sub.add_parser("prune", help="delete runs whose stage left the plan (stale) and their rows")
+    sp.add_argument("job")
+    sp.add_argument("--workdir", help="override the job's workdir")
+    sp.add_argument("--db", help="override the job's database URL")
+    sp.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    sp.set_defaults(fn=cmd_prune)
     sp = sub.add_parser("sql", help="run a read-only query")
     sp.add_argument("query")
     sp.add_argument("--job", help="job file whose database to query (default jobs/quickstart.yaml)")
@@ -286,16 +310,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from kdplatform.joblock import JobLocked
-    from kdplatform.pipeline import DataError
+    from kdplatform.pipeline import DataError, StageFailed
+    from kdplatform.pipeline.stale import PruneBlocked
     from kdplatform.store.db import DatabaseError
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (SpecError, DatabaseError, DataError, JobLocked) as e:
+    except (SpecError, DatabaseError, DataError, JobLocked, PruneBlocked) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except StageFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Checks a job can run before it writes anything: models resolvable, one shared tokenizer.
+"""Checks a job can run before it writes anything: models resolvable, one shared tokenizer, a readable
+exclusion file.
 
 A week-long job that would fail at its first distillation step (a typo in a model name, a student with
 another tokenizer than its teacher) fails here in seconds, with the field to fix.
@@ -50,7 +51,24 @@ def check(spec: JobSpec, path: str | Path = "job") -> None:
         raise SpecError(f"{path}: {e}") from None
 
 
+def exclusion_ids(exclude: str):
+    """The example ids of `filtered_student.exclude: file:PATH` (one per line), read as the stage reads
+    them; SpecError naming the field for a file that is missing, unreadable or not integers."""
+    import numpy as np
+
+    path = Path(exclude.removeprefix("file:"))
+    try:
+        return np.loadtxt(path, dtype=np.int64, ndmin=1)
+    except (OSError, ValueError) as e:
+        raise SpecError(
+            f"filtered_student.exclude: cannot read example ids (one integer a line) from {str(path)!r}: {e}"
+        ) from None
+
+
 def _check(spec: JobSpec) -> None:
+    fs = spec.filtered_student
+    if fs is not None and fs.exclude.startswith("file:"):
+        exclusion_ids(fs.exclude)
     roles = {"teacher": spec.teacher, "baseline": spec.baseline, "student": spec.student}
     if spec.hard_student is not None:
         roles["hard_student"] = spec.hard_student

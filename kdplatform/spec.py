@@ -191,6 +191,12 @@ class ScanSpec(Strict):
     """Also compute each non-teacher model's mean suffix KL(P_teacher || P_model) in the same pass."""
     store_greedy_min_match: Annotated[int, Field(ge=0)] | None = 25
     """Store greedy continuations of examples with match_len >= this (None: store none)."""
+    audit_threshold: NonNegFloat | None = None
+    """Re-decide with float32 generate() every example whose smallest top-1/top-2 logit margin is below
+    this (None: the library's default for the scan's dtype, memorization.audit.DEFAULT_THRESHOLDS)."""
+    audit_sample: Annotated[int, Field(ge=0)] = 32
+    """Examples above the threshold re-decided too, drawn at random per shard (a check on the threshold);
+    with audit_threshold: 0 and audit_sample: 0 nothing is re-decided."""
 
 
 class JobSpec(Strict):

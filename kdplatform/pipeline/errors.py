@@ -1,4 +1,5 @@
-"""What stops a stage on purpose: data the spec cannot have, and the crash tests' injected kills."""
+"""What stops a stage on purpose: data the spec cannot have, a stage that failed for a stated reason,
+and the crash tests' injected kills."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ import os
 
 class DataError(Exception):
     """The data a spec asks for cannot be built (too little text, a missing file or field)."""
+
+
+class StageFailed(Exception):
+    """A stage stopped for a reason its one-line message states in full (a non-finite training loss,
+    naming the stage and the step); the stage is marked failed and `kdplatform run` exits 1 with it."""
 
 
 def kill_point(name: str) -> None:

@@ -6,10 +6,12 @@ on rerun, and a changed config reruns that stage and everything that depends on 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from kdplatform.spec import JobSpec, RoleSpec, hash_config
+from kdplatform.spec import JobSpec, RoleSpec, SpecError, hash_config
 from kdplatform.store.schema import Role, StageKind
 
 DATA_KEY = "data"
@@ -47,6 +49,25 @@ class Plan:
 
 def _fmt_t(t: float) -> str:
     return f"{t:g}"
+
+
+def exclusion_path(exclude: str) -> Path | None:
+    """The file of `filtered_student.exclude: file:PATH` (None for `classifier`)."""
+    return Path(exclude.removeprefix("file:")) if exclude.startswith("file:") else None
+
+
+def exclusion_digest(exclude: str) -> str | None:
+    """A digest of the exclusion file's bytes: part of the filtered student's identity, so that editing
+    the file reruns it. A file that cannot be read is a SpecError (validate and run refuse it first)."""
+    path = exclusion_path(exclude)
+    if path is None:
+        return None
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError as e:
+        raise SpecError(
+            f"filtered_student.exclude: cannot read the exclusion file {str(path)!r}: {e.strerror or e}"
+        ) from None
 
 
 def plan(spec: JobSpec) -> Plan:
@@ -100,7 +121,12 @@ def plan(spec: JobSpec) -> Plan:
                 max_epochs=d.converged_max_epochs,
             )
     if spec.hard_student is not None:
-        gen_cfg = {"prefix_len": spec.data.prefix_len, "shard_size": spec.scan.shard_size}
+        # The argmax is restricted to the tokenizer's ids (the data stage's, among the deps).
+        gen_cfg = {
+            "prefix_len": spec.data.prefix_len,
+            "shard_size": spec.scan.shard_size,
+            "argmax_vocab": "tokenizer",
+        }
         stages.append(
             Stage(HARD_DATA_KEY, StageKind.GENERATE, gen_cfg, (DATA_KEY, TEACHER_KEY), Role.TEACHER)
         )
@@ -118,6 +144,7 @@ def plan(spec: JobSpec) -> Plan:
     fs = spec.filtered_student
     if fs is not None:
         exclusion = (CLASSIFY_KEY,) if fs.exclude == "classifier" else ()
+        digest = exclusion_digest(fs.exclude)
         for seed in fs.seeds or spec.seeds:
             train(
                 f"train/student_filtered/s{seed}",
@@ -129,5 +156,6 @@ def plan(spec: JobSpec) -> Plan:
                 temperature=fs.distill.temperature[0],
                 alpha=fs.distill.alpha,
                 exclude=fs.exclude,
+                exclude_digest=digest,
             )
     return Plan(stages)

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kdplatform.pipeline import stale
 from kdplatform.pipeline.context import JobView, StageContext, now
+from kdplatform.pipeline.errors import StageFailed
 from kdplatform.pipeline.layout import Layout
 from kdplatform.pipeline.plan import DATA_KEY, Stage, plan
 from kdplatform.pipeline.stages import STAGES
@@ -114,6 +116,7 @@ class JobRunner:
         with JobLock(self.workdir, self.spec.name):
             self.prepare_data()
             self.open()
+            self._mark_stale()
             for stage in self.plan.stages:
                 h = self.plan.hashes[stage.key]
                 action = assess(stage, h, self.run_row(stage.key)).action
@@ -125,6 +128,23 @@ class JobRunner:
                 else:
                     self.echo(f"[run ] {stage.key}")
                 self._execute(stage, h)
+
+    def _mark_stale(self) -> None:
+        with self._session() as s, s.begin():
+            keys = stale.mark_stale(s, self.job_id, self.plan.hashes)
+        for key in keys:
+            self.echo(f"[stale] {key} (no longer in the plan: left out of every view; `kdplatform prune`)")
+
+    def prune(self, *, dry_run: bool = False) -> list[Run]:
+        """Delete the runs whose stage left the plan and every row they own, in one transaction, holding
+        the job's lock (with `dry_run`, only say which). Returns them."""
+        from kdplatform.joblock import JobLock
+
+        db.preflight(self.database_url)
+        with JobLock(self.workdir, self.spec.name):
+            self.open()
+            with self._session() as s, s.begin():
+                return stale.prune(s, self.job_id, self.plan.hashes, dry_run=dry_run)
 
     def prepare_data(self) -> None:
         """D's files, built before the database is opened (see stages.data.prepare_data)."""
@@ -178,6 +198,10 @@ class JobRunner:
                 STAGES[stage.kind](self._context(stage, run_id, mid))
         except BaseException as e:
             self._fail(run_id, e)
+            from kdplatform.train.checks import NonFiniteLossError  # torch is loaded by now
+
+            if isinstance(e, NonFiniteLossError):  # its message names the stage (desc) and the step
+                raise StageFailed(f"{e} [stage {stage.key} marked failed]") from e
             raise
 
     def _context(self, stage: Stage, run_id: int, mlflow_id: str) -> StageContext:
@@ -218,6 +242,10 @@ class JobRunner:
         """Each stage's state, timings, and what `run` would do with it; writes nothing."""
         rows = self.stored_runs()
         return [assess(st, self.plan.hashes[st.key], rows.get(st.key)) for st in self.plan.stages]
+
+    def stale_runs(self) -> list[Run]:
+        """The stored runs whose stage left the plan (marked stale by `run`, or not yet); writes nothing."""
+        return stale.left_plan(self.stored_runs().values(), self.plan.hashes)
 
     def would_run(self) -> list[tuple[Stage, str]]:
         """What `run` would do with each stage and why, read without writing anything."""

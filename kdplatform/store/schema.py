@@ -45,11 +45,14 @@ class StageKind(StrEnum):
 
 
 class Status(StrEnum):
-    """`runs.status`: a stage is `done` only when its rows committed with it."""
+    """`runs.status`: a stage is `done` only when its rows committed with it; `stale` when its stage left
+    the job's plan (a seed or temperature removed from the spec): kept until `kdplatform prune`, but no
+    view or group reads it."""
 
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    STALE = "stale"
 
 
 class Role(StrEnum):
@@ -82,6 +85,7 @@ RUN_OWNED_TABLES: dict[str, str] = {
     "scan_results": "scan_run_id",
     "example_kld": "scan_run_id",
     "greedy_continuations": "scan_run_id",
+    "scan_audits": "scan_run_id",
     "checkpoints": "run_id",
     "run_inputs": "run_id",
     "classifier_trials": "run_id",
@@ -225,6 +229,36 @@ class ScanResult(Base):
     suffix_logprob: Mapped[float]
     suffix_entropy: Mapped[float]
     ppl: Mapped[float]
+    min_margin: Mapped[float | None]
+    """Smallest top-1 minus top-2 logit gap over the positions deciding the outcome (migration 0004;
+    NULL for scans stored before it): near-ties are re-decided by the scan audit."""
+
+
+class ScanAudit(Base):
+    """One scan's audit (migration 0004): its near-ties and a random sample re-decided with float32
+    generate(); the stored decisions are generate()'s for every audited example."""
+
+    __tablename__ = "scan_audits"
+    scan_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    """The scanned model's run."""
+    examples: Mapped[int]
+    checked: Mapped[int]
+    """Examples re-decided: near_ties + sampled."""
+    near_ties: Mapped[int]
+    """Examples whose min_margin was under the threshold."""
+    sampled: Mapped[int]
+    """Examples at or above the threshold, drawn at random (a check on the threshold)."""
+    disagreements: Mapped[int]
+    """Audited examples whose `memorized` the one-pass scan had decided differently."""
+    sampled_disagreements: Mapped[int]
+    match_len_changed: Mapped[int]
+    memorized_before: Mapped[int]
+    """Memorized by the one-pass scan alone."""
+    memorized_after: Mapped[int]
+    """Memorized after the audit (what scan_results holds)."""
+    threshold: Mapped[float]
+    scan_dtype: Mapped[str]
 
 
 class ExampleKLD(Base):

@@ -1,5 +1,6 @@
 """Databases made at 0001 or 0002 with data in them end, at head, with the views of a fresh database:
-the same definitions and the same rows; 0003 changes no definition of 0002 and goes back down to it."""
+the same definitions and the same rows; 0004 (views that leave out runs not done) changes no result of
+0002 when every run is done, and head goes back down to 0002's views."""
 
 from __future__ import annotations
 
@@ -111,6 +112,8 @@ def test_upgrade_with_data_matches_fresh_head(new_engine, start):
         classify(old)
         before = (definitions(old), rows(old))
     db.upgrade(old)
+    if start == "0002":  # 0004 leaves out runs that are not done: none here, so no result changes
+        assert rows(old) == before[1]
     if start == "0001":
         classify(old)
     assert db.current_revision(old) == db.head_revision()
@@ -120,8 +123,6 @@ def test_upgrade_with_data_matches_fresh_head(new_engine, start):
     assert rows(old) == rows(fresh)
     assert sum(map(len, rows(old).values())) > 1000  # every view has rows to compare
     assert all(rows(old).values())
-    if start == "0002":  # 0003 changes no definition and no result of 0002
-        assert (definitions(old), rows(old)) == before
 
 
 def test_downgrade_to_0002_restores_its_views(new_engine):
@@ -135,4 +136,4 @@ def test_downgrade_to_0002_restores_its_views(new_engine):
     assert db.current_revision(engine) == "0002"
     assert (definitions(engine), rows(engine)) == at_0002
     db.upgrade(engine)
-    assert (definitions(engine), rows(engine)) == at_0002
+    assert rows(engine) == at_0002[1]  # 0004's views leave out runs not done: every run here is done

@@ -14,6 +14,7 @@ from kdplatform.analysis.mia import mia
 from kdplatform.analysis.overlap import REGIONS, consistency_matrix, inheritance, job_venn
 from kdplatform.analysis.rates import final_checkpoints, rate_summary, rates
 from kdplatform.analysis.reading import Db, none_if_null
+from kdplatform.analysis.report.audit import scan_audit
 from kdplatform.analysis.report.markdown import config, num, pct, pm, share_pct, table
 from kdplatform.analysis.verdicts import verdicts
 
@@ -292,7 +293,7 @@ def _verdicts(db: Db, job_id: int) -> list[str]:
     return [rule, "", *(f"- {v.line()}" for v in verdicts(db, job_id)), ""]
 
 
-SECTIONS = (_verdicts, _rates, _venn, _consistency, _classifier, _filtering, _mia, _soft_hard)
+SECTIONS = (_verdicts, _rates, scan_audit, _venn, _consistency, _classifier, _filtering, _mia, _soft_hard)
 
 
 def title(db: Db, job_id: int) -> list[str]:

@@ -21,14 +21,16 @@ def run(ctx: StageContext) -> None:
     import torch
 
     from kdplatform.data.examples import Examples
-    from kdplatform.models import load_pretrained
+    from kdplatform.models import load_frozen, logit_width
     from kdplatform.train.hard_data import generate_hard_data
 
     src = ctx.dataset()
     t_run, t_ck = ctx.final_checkpoint(TEACHER_KEY)
-    teacher = load_pretrained(ctx.checkpoint_dir(TEACHER_KEY))
-    if torch.cuda.is_available():
-        teacher = teacher.cuda()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    teacher = load_frozen(ctx.checkpoint_dir(TEACHER_KEY), device)  # bf16 on CUDA; argmax on fp32 logits
+    # The argmax skips the teacher's padding columns: every generated id is a token of the tokenizer,
+    # which every student of the job can embed (the stage's config says so: argmax_vocab).
+    vocab = min(src.vocab_size, logit_width(teacher))
     out = ctx.layout.hard_data_dir(ctx.stage.key)
     tmp = staging(out)
     tmp.mkdir(parents=True, exist_ok=True)
@@ -37,7 +39,7 @@ def run(ctx: StageContext) -> None:
         batch_size=ctx.spec.scan.shard_size
     ):
         ex = Examples.from_arrow(pa.Table.from_batches([batch]))
-        hard = generate_hard_data(teacher, torch.as_tensor(ex.tokens), src.prefix_len)
+        hard = generate_hard_data(teacher, torch.as_tensor(ex.tokens), src.prefix_len, vocab_size=vocab)
         table = Examples(ex.example_ids, np.asarray(hard, dtype=np.int64)).to_arrow()
         writer = writer or pq.ParquetWriter(tmp / "train.parquet", table.schema)
         writer.write_table(table)

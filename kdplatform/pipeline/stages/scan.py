@@ -16,28 +16,42 @@ from kdplatform.pipeline.context import StageContext
 from kdplatform.pipeline.errors import kill_point
 from kdplatform.pipeline.plan import TEACHER_KEY
 from kdplatform.store import db
-from kdplatform.store.schema import InputKind, Run, RunInput
+from kdplatform.store.schema import InputKind, Run, RunInput, ScanAudit
 
-SCAN_COLUMNS = ["example_id", "memorized", "match_len", "suffix_logprob", "suffix_entropy", "ppl"]
+SCAN_COLUMNS = [
+    "example_id",
+    "memorized",
+    "match_len",
+    "suffix_logprob",
+    "suffix_entropy",
+    "ppl",
+    "min_margin",
+]
 
 
 def run(ctx: StageContext) -> None:
     import torch
 
-    from kdplatform.memorization.shards import scan_to_shards
-    from kdplatform.models import load_pretrained
+    from kdplatform.memorization.audit import AuditConfig
+    from kdplatform.memorization.shards import read_audits, scan_to_shards
+    from kdplatform.models import load_frozen, load_pretrained
 
     stage, run_id = ctx.stage, ctx.run_id
     train_key = stage.deps[0]
     model_run, ck = ctx.final_checkpoint(train_key)
     ds = ctx.dataset()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = load_pretrained(ctx.checkpoint_dir(train_key)).to(device)
+    model = load_frozen(ctx.checkpoint_dir(train_key), device)  # bf16 on CUDA, logits upcast
     reference, ref_run = None, None
     if TEACHER_KEY in stage.deps[1:]:
         ref_run, _ = ctx.final_checkpoint(TEACHER_KEY)
-        reference = load_pretrained(ctx.checkpoint_dir(TEACHER_KEY)).to(device)
+        reference = load_frozen(ctx.checkpoint_dir(TEACHER_KEY), device)
     sc = ctx.spec.scan
+    # Near-ties are re-decided by float32 generate() of the checkpoint itself (saved as fp32 master
+    # weights), not of an upcast copy of the half-precision weights the scan ran in.
+    generator = None
+    if next(model.parameters()).dtype != torch.float32:
+        generator = load_pretrained(ctx.checkpoint_dir(train_key)).requires_grad_(False).to(device).eval()
     shard_dir = ctx.layout.scan_shards(stage.key)
     shards = scan_to_shards(
         model,
@@ -49,7 +63,10 @@ def run(ctx: StageContext) -> None:
         shard_size=sc.shard_size,
         greedy_min_match=sc.store_greedy_min_match,
         on_shard=lambda i: kill_point(f"shard:{stage.key}:{i}"),
+        audit=AuditConfig(threshold=sc.audit_threshold, sample=sc.audit_sample),
+        audit_generator=generator,
     )
+    audit = read_audits(shards)
     tok = ctx.tokenizer()
     n = memorized = 0
     with ctx.session() as s, s.begin():
@@ -70,6 +87,8 @@ def run(ctx: StageContext) -> None:
         if ref_run is not None:
             s.add(RunInput(run_id=run_id, kind=InputKind.REFERENCE, input_run_id=ref_run))
         s.get(Run, run_id).dataset_id = ds.id
+        if audit is not None:
+            s.add(ScanAudit(scan_run_id=run_id, run_id=model_run, **audit))
         kill_point(f"ingest:{stage.key}")
         ctx.finish(s)
     shutil.rmtree(shard_dir.parent, ignore_errors=True)
@@ -79,6 +98,12 @@ def run(ctx: StageContext) -> None:
     if model_mlflow:
         ctx.tracker.log_metrics(model_mlflow, {"memorization_rate_pct": rate})
     ctx.echo(f"       memorized {memorized}/{n} = {rate:.2f}%")
+    if audit is not None:
+        ctx.echo(
+            f"       audit ({audit['scan_dtype']}): {audit['checked']} re-decided by float32 generate() "
+            f"({audit['near_ties']} near-ties, {audit['sampled']} sampled), {audit['disagreements']} "
+            f"disagreed; memorized {audit['memorized_before']} -> {audit['memorized_after']}"
+        )
 
 
 def _insert_greedy(conn: Connection, shard: pa.Table, tok, **ids: int) -> None:

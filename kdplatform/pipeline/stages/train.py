@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from kdplatform.pipeline.context import StageContext
 from kdplatform.pipeline.errors import DataError, kill_point
-from kdplatform.pipeline.plan import CLASSIFY_KEY, DATA_KEY, HARD_DATA_KEY, TEACHER_KEY
+from kdplatform.pipeline.plan import CLASSIFY_KEY, DATA_KEY, HARD_DATA_KEY, TEACHER_KEY, exclusion_path
 from kdplatform.spec import JobSpec, RoleSpec
 from kdplatform.store.schema import Checkpoint, InputKind, Model, Role, Run, RunInput
 
@@ -30,7 +30,9 @@ def role_spec(spec: JobSpec, role: Role) -> RoleSpec:
 
 
 def run(ctx: StageContext) -> None:
-    from kdplatform.models import load_model, load_pretrained, logit_width, n_params
+    import torch
+
+    from kdplatform.models import load_frozen, load_model, logit_width, n_params
     from kdplatform.train.loop import KDConfig, train
 
     stage, run_id, mlflow_id = ctx.stage, ctx.run_id, ctx.mlflow_id
@@ -50,6 +52,8 @@ def run(ctx: StageContext) -> None:
         train_tokens, excluded, source = _exclusion(ctx, train_tokens)
         inputs.append(RunInput(run_id=run_id, kind=InputKind.EXCLUSION, input_run_id=source))
         ctx.echo(f"       D_clean: {len(train_tokens)} examples ({excluded} excluded)")
+    if stage.role == Role.STUDENT_HARD:
+        _check_hard_data(ctx, train_tokens, model)
     cfg, target = rs.train, None
     if stage.role == Role.STUDENT_CONVERGED:
         cfg = cfg.model_copy(update={"epochs": stage.config["max_epochs"]})
@@ -60,7 +64,8 @@ def run(ctx: StageContext) -> None:
         )
     if stage.role in DISTILLED:
         t_run, t_ck = ctx.final_checkpoint(TEACHER_KEY)
-        teacher = load_pretrained(ctx.checkpoint_dir(TEACHER_KEY))
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        teacher = load_frozen(ctx.checkpoint_dir(TEACHER_KEY), device)  # bf16 on CUDA, logits upcast
         kd = KDConfig(stage.objective, stage.temperature, stage.config.get("alpha", 0.0))
         inputs.append(RunInput(run_id=run_id, kind=InputKind.TEACHER, input_run_id=t_run, checkpoint_id=t_ck))
 
@@ -90,7 +95,10 @@ def run(ctx: StageContext) -> None:
         desc=stage.key,
         state_dir=ctx.layout.state_dir(stage.key),
         stop_at_val_loss=target,
+        stage_hash=ctx.plan.hashes[stage.key],
     )
+    if res.discarded_state:
+        ctx.echo(f"       starts fresh: {res.discarded_state}")
     ctx.tracker.log_metrics(
         mlflow_id,
         {"tokens_per_s": res.tokens_per_s, "final_val_loss": res.final.val_loss}
@@ -148,10 +156,26 @@ def _exclusion(ctx: StageContext, tokens: np.ndarray) -> tuple[np.ndarray, int, 
         excluded = stored_exclusion(ctx.engine, ctx.job_id, run_id=source)
     else:
         source = None
-        path = Path(exclude.removeprefix("file:"))
+        path = exclusion_path(exclude)
         try:
             excluded = np.loadtxt(path, dtype=np.int64, ndmin=1)
         except (OSError, ValueError) as e:
             raise DataError(f"filtered_student.exclude: cannot read example ids from {path}: {e}") from None
     keep = clean_mask(ids, excluded)
     return tokens[keep], int((~keep).sum()), source
+
+
+def _check_hard_data(ctx: StageContext, tokens: np.ndarray, student) -> None:
+    """D_hard's ids must fit the student's embedding: a clear error naming both widths, before training."""
+    from kdplatform.train.hard_data import check_hard_data
+
+    with ctx.session() as s:
+        width = s.scalar(
+            select(Model.logit_width)
+            .join(Run, Run.model_id == Model.id)
+            .where(Run.id == ctx.run_row(TEACHER_KEY).id)
+        )
+    try:
+        check_hard_data(tokens, student, int(width))
+    except ValueError as e:
+        raise DataError(f"{ctx.stage.key}: {e}") from None

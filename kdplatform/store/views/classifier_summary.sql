@@ -22,4 +22,5 @@ WITH m AS (
 SELECT r.job_id, m.run_id, m.kind, m.name, AVG(m.value) AS mean, STDDEV_SAMP(m.value) AS std,
        COUNT(m.value) AS n_trials
 FROM m JOIN runs r ON r.id = m.run_id
+WHERE r.status = 'done'
 GROUP BY r.job_id, m.run_id, m.kind, m.name

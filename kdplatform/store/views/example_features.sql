@@ -26,16 +26,16 @@ kb AS (
     SELECT r.job_id, k.dataset_id, k.example_id, AVG(k.kld) AS teacher_baseline_kld
     FROM example_kld k
     JOIN runs r ON r.id = k.run_id
-    JOIN runs rt ON rt.id = k.reference_run_id AND rt.job_id = r.job_id
-    WHERE r.role = 'baseline' AND rt.role = 'teacher'
+    JOIN runs rt ON rt.id = k.reference_run_id AND rt.job_id = r.job_id AND rt.status = 'done'
+    WHERE r.role = 'baseline' AND rt.role = 'teacher' AND r.status = 'done'
     GROUP BY r.job_id, k.dataset_id, k.example_id
 ), ks AS (
     SELECT r.job_id, k.dataset_id, k.example_id, r.role AS student_role, r.objective AS student_objective,
            r.temperature AS student_temperature, AVG(k.kld) AS teacher_student_kld
     FROM example_kld k
     JOIN runs r ON r.id = k.run_id
-    JOIN runs rt ON rt.id = k.reference_run_id AND rt.job_id = r.job_id
-    WHERE r.role LIKE 'student%' AND rt.role = 'teacher'
+    JOIN runs rt ON rt.id = k.reference_run_id AND rt.job_id = r.job_id AND rt.status = 'done'
+    WHERE r.role LIKE 'student%' AND rt.role = 'teacher' AND r.status = 'done'
     GROUP BY r.job_id, k.dataset_id, k.example_id, r.role, r.objective, r.temperature
 )
 SELECT b.job_id, b.dataset_id, b.example_id, st.student_role, st.student_objective,

@@ -1,5 +1,5 @@
 -- One row per (scanned run, example): its scan_results row with the run's job, role, seed, temperature,
--- objective and model.
+-- objective and model; runs that are not done (stale ones: no longer in their job's plan) are left out.
 --
 -- run_id: the trained model's run (runs.id), as in scan_results.
 -- example_id, dataset_id: the scanned example.
@@ -16,3 +16,4 @@ SELECT s.run_id, s.example_id, s.dataset_id, s.memorized, s.match_len, s.suffix_
 FROM scan_results s
 JOIN runs r ON r.id = s.run_id
 LEFT JOIN models m ON m.id = r.model_id
+WHERE r.status = 'done'

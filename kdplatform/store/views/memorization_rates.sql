@@ -1,4 +1,4 @@
--- One row per scanned run: examples scanned, memorized and rate_pct (the paper's Table 2).
+-- One row per scanned run that is done: examples scanned, memorized and rate_pct (the paper's Table 2).
 --
 -- job_id, run_id, role, seed, temperature, objective: the run's.
 -- model_name: the run's model (NULL when the run has none).
@@ -12,4 +12,5 @@ SELECT r.job_id, s.run_id, r.role, r.seed, r.temperature, r.objective, m.name AS
 FROM scan_results s
 JOIN runs r ON r.id = s.run_id
 LEFT JOIN models m ON m.id = r.model_id
+WHERE r.status = 'done'
 GROUP BY r.job_id, s.run_id, r.role, r.seed, r.temperature, r.objective, m.name

@@ -1,5 +1,7 @@
--- One row per (run, example) that the run memorized.
+-- One row per (run, example) that the run memorized (runs that are done).
 --
 -- run_id: the trained model's run.
 -- example_id, dataset_id: the memorized example.
-SELECT run_id, example_id, dataset_id FROM scan_results WHERE memorized
+SELECT s.run_id, s.example_id, s.dataset_id
+FROM scan_results s JOIN runs r ON r.id = s.run_id
+WHERE s.memorized AND r.status = 'done'

@@ -1,5 +1,5 @@
 -- One row per (scanned model, dataset): the run's job, role, seed, temperature, objective, model, examples
--- and memorized.
+-- and memorized; only runs that are done (a stale run is in no comparison or group).
 --
 -- job_id, dataset_id: the job and the scanned dataset.
 -- run_id, role, seed, temperature, objective: the trained run's.
@@ -12,5 +12,6 @@ SELECT r.job_id, s.dataset_id, s.run_id, r.role, r.seed, r.temperature, r.object
 FROM scan_results s
 JOIN runs r ON r.id = s.run_id
 LEFT JOIN models m ON m.id = r.model_id
+WHERE r.status = 'done'
 GROUP BY r.job_id, s.dataset_id, s.run_id, r.role, r.seed, r.temperature, r.objective, m.family,
          m.name
