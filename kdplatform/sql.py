@@ -223,12 +223,16 @@ SURFACE: dict[str, str] = {v.name: v.summary for v in sql_views.load()} | {
     "models": "model name, family, parameters",
     "checkpoints": "per epoch: train_loss, val_loss, val_ppl, is_final",
     "examples": "per example: text, prefix_text, suffix_text, zlib_entropy, zlib_bits_per_token",
-    "scan_results": "per (trained run, example): memorized, match_len, suffix_logprob, suffix_entropy, ppl",
+    "scan_results": "per (trained run, example): memorized, match_len, suffix_logprob, suffix_entropy, ppl, "
+    "min_margin (smallest top-1 minus top-2 logit over the deciding suffix positions)",
     "example_kld": "per (run, reference run, example): mean suffix KL(reference || model)",
     "greedy_continuations": "greedy suffix tokens and text of (near-)memorized examples",
     "classifier_trials": "test metrics of each classifier trial",
     "classifier_coefficients": "standardized coefficient of each feature in each trial",
     "example_risk": "risk score and prediction per example of a classifier run",
+    "scan_audits": "per scan: examples re-decided by float32 generate() (near-ties, a sample), "
+    "disagreements, "
+    "memorized before and after",
 }
 
 EXAMPLE_QUERIES: dict[str, str] = {
