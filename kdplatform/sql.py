@@ -231,8 +231,7 @@ SURFACE: dict[str, str] = {v.name: v.summary for v in sql_views.load()} | {
     "classifier_coefficients": "standardized coefficient of each feature in each trial",
     "example_risk": "risk score and prediction per example of a classifier run",
     "scan_audits": "per scan: examples re-decided by float32 generate() (near-ties, a sample), "
-    "disagreements, "
-    "memorized before and after",
+    "disagreements, memorized before and after",
 }
 
 EXAMPLE_QUERIES: dict[str, str] = {
