@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from sqlalchemy import text
+from tiny_jobs import tiny_data
 
 from kdplatform.data.corpus import load_documents
 from kdplatform.data.examples import Examples, train_tokenizer
@@ -72,14 +73,7 @@ def test_half_precision_checkpoints_train_distil_and_scan(tmp_path, monkeypatch,
     spec = JobSpec.model_validate(
         {
             "name": f"half-{arch}",
-            "data": {
-                "num_examples": 16,
-                "val_examples": 8,
-                "seq_len": 16,
-                "prefix_len": 8,
-                "max_corpus_chars": 60000,
-                "tokenizer": {"name": str(tok_dir)},
-            },
+            "data": tiny_data(tokenizer={"name": str(tok_dir)}),
             "teacher": {"model": {"name": str(teacher)}, "train": train},
             "baseline": {"model": {"name": str(student)}, "train": train},
             "student": {"model": {"name": str(student)}, "train": train},

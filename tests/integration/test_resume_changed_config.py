@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import yaml
+from tiny_jobs import tiny_data
 
 TINY = {"num_hidden_layers": 1, "hidden_size": 16, "intermediate_size": 32}
 
@@ -17,14 +18,7 @@ def _job(warmup: float) -> dict:
     role = {"model": {"preset": "tiny-student", "config": TINY}, "train": train}
     return {
         "name": "resume13",
-        "data": {
-            "num_examples": 16,
-            "val_examples": 8,
-            "seq_len": 16,
-            "prefix_len": 8,
-            "max_corpus_chars": 60000,
-            "tokenizer": {"vocab_size": 260},
-        },
+        "data": tiny_data(),
         "teacher": role,
         "baseline": role,
         "student": role,

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from sqlalchemy import text
+from tiny_jobs import tiny_data
 
 from kdplatform.cli import main
 from kdplatform.pipeline import JobRunner, plan
@@ -22,14 +23,7 @@ def job(**over) -> dict:
     doc = {
         "name": "p13",
         "seeds": [0],
-        "data": {
-            "num_examples": 16,
-            "val_examples": 8,
-            "seq_len": 16,
-            "prefix_len": 8,
-            "max_corpus_chars": 60000,
-            "tokenizer": {"vocab_size": 260},
-        },
+        "data": tiny_data(),
         "teacher": {"model": {"preset": "tiny-teacher", "config": TINY}, "train": TRAIN},
         "baseline": {"model": {"preset": "tiny-student", "config": TINY}, "train": TRAIN},
         "student": {"model": {"preset": "tiny-student", "config": TINY}, "train": TRAIN},
