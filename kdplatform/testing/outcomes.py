@@ -72,6 +72,9 @@ def scan(
             "suffix_logprob": pa.array(np.where(mem, -0.02, -(0.05 + 3 * z)) * s * rng.random(n)),
             "suffix_entropy": pa.array(np.clip(0.3 + 4 * z + rng.normal(0, 0.3, n) - mem, 0, None)),
             "ppl": pa.array(ppl),
+            # No random draw (the later columns' data stay as they were): wide margins far from the
+            # memorization boundary, near-ties close to it.
+            "min_margin": pa.array(np.abs(cap - z) + 0.01),
         }
     )
     return mem, match, rows
