@@ -27,52 +27,23 @@ family whose logit widths differ only by padding (Pythia-12B 50,688; Pythia-1.4B
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, fields
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from transformers import PreTrainedModel
+
+from kdplatform.memorization import scores as sc
+from kdplatform.memorization.result import ScanResult
+
+__all__ = ["ScanOptions", "ScanResult", "default_batch_size", "scan", "scan_with"]
 
 # float32 elements per temporary of the chunked vocabulary math: bounds memory independently of B, L, V.
 # On CPU a few MiB keeps the temporaries in cache (measured about 2x faster than 32 MiB); CUDA wants
 # fewer, larger kernels.
 _CPU_CHUNK_ELEMENTS = 1 << 20
 _CUDA_CHUNK_ELEMENTS = 1 << 26
-
-
-@dataclass
-class ScanResult:
-    """Per-example measures, each a 1-D array of length N in row order (``greedy_tokens`` is [N, S]).
-
-    ``kld`` is None when no reference model was given; ``greedy_tokens`` only when requested.
-    """
-
-    memorized: np.ndarray
-    match_len: np.ndarray
-    suffix_logprob: np.ndarray
-    suffix_entropy: np.ndarray
-    ppl: np.ndarray
-    kld: np.ndarray | None = None
-    greedy_tokens: np.ndarray | None = None
-    min_margin: np.ndarray | None = None
-    """Smallest top-1 minus top-2 logit (float32) over the suffix positions that decide the outcome:
-    positions 0..match_len (the matched ones and the first mismatch; all S when memorized). Small values
-    are near-ties that another kernel or precision may decide differently; +inf when S is 0 or V is 1."""
-
-    def __len__(self) -> int:
-        return len(self.memorized)
-
-    def as_columns(self) -> dict[str, np.ndarray | list[np.ndarray]]:
-        """Columns for ``pyarrow.table``; absent fields are left out, ``greedy_tokens`` is a list column."""
-        cols: dict[str, np.ndarray | list[np.ndarray]] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None:
-                continue
-            cols[f.name] = list(value) if f.name == "greedy_tokens" else value
-        return cols
-
-    to_dict = as_columns
 
 
 def _model_name(model: PreTrainedModel) -> str:
@@ -133,6 +104,20 @@ def _finite_(logp: torch.Tensor) -> torch.Tensor:
     return logp.clamp_min_(torch.finfo(logp.dtype).min)
 
 
+@dataclass(frozen=True)
+class ScanOptions:
+    """What the pass computes beyond the paper's measures; :func:`scan` uses the defaults."""
+
+    scores: bool = True
+    """Membership-inference scores, probabilistic extraction and other prefix lengths (False: the paper's
+    measures only, as the scan was before them; kept for the benchmark)."""
+    prefix_lens: Sequence[int] | None = None
+    """Prefix lengths of ``memorized_at``, each with the same suffix length; None: the scan's own and every
+    multiple of 25 up to it (:func:`~.scores.default_prefix_lens`)."""
+    extraction: Sequence[tuple[float, int | None]] = field(default=sc.EXTRACTION_SETTINGS)
+    """(temperature, top_k) settings of probabilistic extraction."""
+
+
 def scan(
     model: PreTrainedModel,
     token_ids: torch.Tensor,
@@ -148,14 +133,40 @@ def scan(
     ``token_ids`` is [N, L] with no padding; the suffix is the last ``L - prefix_len`` tokens. Fields:
     ``memorized``, ``match_len`` (greedy argmax over the model's full logits); ``suffix_logprob`` (sum of
     log p(true token) over the suffix); ``suffix_entropy`` (mean entropy, nats, of the S distributions that
-    predict the suffix tokens); ``ppl`` (exp of the mean NLL over the L-1 predicted tokens); ``kld`` (mean
-    over those S positions of KL(P_reference || P_model), when ``reference`` is given).
+    predict the suffix tokens); ``ppl`` (exp of the mean NLL over the L-1 predicted tokens) and ``loss``
+    (that mean NLL); ``kld`` (mean over those S positions of KL(P_reference || P_model), when ``reference``
+    is given); ``min_k_20``, ``min_k_pp_20``, ``extraction_logprob`` and ``memorized_at`` (see
+    :class:`ScanResult` and :mod:`~kdplatform.memorization.scores`).
 
     Distributions are log-softmax over the first ``vocab_size`` logits (default: the smaller logit width of
     ``model`` and ``reference``). ``return_greedy`` adds ``greedy_tokens`` [N, S]: the teacher-forced argmax
     at each suffix position. It equals the free greedy continuation up to and including the first mismatch
     (positions < match_len + 1); beyond it free generation would condition on its own tokens instead.
     """
+    return scan_with(
+        model,
+        token_ids,
+        prefix_len,
+        ScanOptions(),
+        batch_size=batch_size,
+        reference=reference,
+        vocab_size=vocab_size,
+        return_greedy=return_greedy,
+    )
+
+
+def scan_with(
+    model: PreTrainedModel,
+    token_ids: torch.Tensor,
+    prefix_len: int,
+    options: ScanOptions,
+    *,
+    batch_size: int | None = None,
+    reference: PreTrainedModel | None = None,
+    vocab_size: int | None = None,
+    return_greedy: bool = False,
+) -> ScanResult:
+    """:func:`scan` with its :class:`ScanOptions` chosen (prefix lengths, extraction settings)."""
     seq_len, suffix_len = _validate(token_ids, prefix_len)
     n = token_ids.shape[0]
     max_id = int(token_ids.max()) if n else -1
@@ -170,6 +181,11 @@ def scan(
         raise ValueError(f"vocab_size {vocab_size} must be in [1, {min(widths)}] (logit widths {widths})")
     if max_id >= vocab_size:
         raise ValueError(f"vocab_size {vocab_size} excludes token id {max_id}: its probability is undefined")
+    if options.scores:
+        lens = options.prefix_lens or sc.default_prefix_lens(prefix_len, seq_len)
+        options = ScanOptions(
+            True, sc.check_prefix_lens(lens, suffix_len, seq_len), tuple(options.extraction)
+        )
 
     device = _device(model)
     if batch_size is None:
@@ -177,7 +193,9 @@ def scan(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
 
-    acc = _Accumulators(n, suffix_len, device, with_kld=reference is not None, with_greedy=return_greedy)
+    acc = _Accumulators(
+        n, suffix_len, device, options, with_kld=reference is not None, with_greedy=return_greedy
+    )
     models = [model] if reference is None else [model, reference]
     training = [m.training for m in models]
     for m in models:
@@ -196,29 +214,56 @@ def scan(
 class _Accumulators:
     """Per-example sums kept on the model's device and copied to host once, so batches need no sync."""
 
-    def __init__(self, n: int, suffix_len: int, device: torch.device, *, with_kld: bool, with_greedy: bool):
-        def zeros() -> torch.Tensor:
-            return torch.zeros(n, dtype=torch.float64, device=device)
+    def __init__(
+        self,
+        n: int,
+        suffix_len: int,
+        device: torch.device,
+        options: ScanOptions,
+        *,
+        with_kld: bool,
+        with_greedy: bool,
+    ):
+        def zeros(*shape: int) -> torch.Tensor:
+            return torch.zeros(n, *shape, dtype=torch.float64, device=device)
 
-        self.suffix_len = suffix_len
+        self.suffix_len, self.options = suffix_len, options
         self.match_len = torch.zeros(n, dtype=torch.long, device=device)
         self.suffix_logprob, self.entropy_sum, self.nll_sum = zeros(), zeros(), zeros()
         self.kld_sum = zeros() if with_kld else None
         self.greedy = torch.zeros(n, suffix_len, dtype=torch.int32, device=device) if with_greedy else None
         self.min_margin = torch.full((n,), torch.inf, dtype=torch.float32, device=device)
+        self.min_k = self.min_k_pp = self.extraction = self.memorized_at = None
+        if options.scores:
+            self.min_k, self.min_k_pp = zeros(), zeros()
+            self.extraction = zeros(len(options.extraction))
+            self.memorized_at = torch.zeros(n, len(options.prefix_lens), dtype=torch.bool, device=device)
 
     def result(self, seq_len: int) -> ScanResult:
         match_len = self.match_len.cpu().numpy()
-        return ScanResult(
+        loss = self.nll_sum / (seq_len - 1)
+        res = ScanResult(
             memorized=match_len == self.suffix_len,
             match_len=match_len,
             suffix_logprob=self.suffix_logprob.cpu().numpy(),
             suffix_entropy=(self.entropy_sum / self.suffix_len).cpu().numpy(),
-            ppl=torch.exp(self.nll_sum / (seq_len - 1)).cpu().numpy(),
+            ppl=torch.exp(loss).cpu().numpy(),
             kld=None if self.kld_sum is None else (self.kld_sum / self.suffix_len).cpu().numpy(),
             greedy_tokens=None if self.greedy is None else self.greedy.cpu().numpy(),
             min_margin=self.min_margin.cpu().numpy().astype(np.float64),
+            loss=loss.cpu().numpy(),
         )
+        if self.options.scores:
+            res.min_k_20, res.min_k_pp_20 = self.min_k.cpu().numpy(), self.min_k_pp.cpu().numpy()
+            ex, at = self.extraction.cpu().numpy(), self.memorized_at.cpu().numpy()
+            res.extraction_logprob = {key: ex[:, i].copy() for i, key in enumerate(self.options.extraction)}
+            res.memorized_at = {k: at[:, i].copy() for i, k in enumerate(self.options.prefix_lens)}
+        return res
+
+
+def _chunks(begin: int, end: int, size: int) -> Iterator[tuple[int, int]]:
+    for c0 in range(begin, end, size):
+        yield c0, min(c0 + size, end)
 
 
 def _scan_batch(
@@ -249,38 +294,64 @@ def _scan_batch(
     b = batch.shape[0]
     per_temp = _CUDA_CHUNK_ELEMENTS if logits.device.type == "cuda" else _CPU_CHUNK_ELEMENTS
     chunk = max(1, per_temp // (b * vocab_size))
-    # Prefix positions only feed the perplexity: log p(true token) needs a logsumexp, not the distribution.
-    for c0 in range(0, first_suffix, chunk):
-        c1 = min(c0 + chunk, first_suffix)
-        z = logits[:, c0:c1, :vocab_size].float()
-        lp_true = z.gather(-1, targets[:, c0:c1, None]).squeeze(-1) - z.logsumexp(-1)
+    scores = (
+        sc.PositionScores(b, n_pred, logits.device, acc.options.extraction) if acc.options.scores else None
+    )
+    # Without the scores, prefix positions only feed the perplexity: log p(true token) needs a logsumexp.
+    for c0, c1 in _chunks(0, first_suffix, chunk):
+        t = targets[:, c0:c1]
+        z = logits[:, c0:c1].float()
+        if scores is None:
+            z = z[..., :vocab_size]
+            lp_true = z.gather(-1, t[..., None]).squeeze(-1) - z.logsumexp(-1)
+        else:
+            scores.correct[:, c0:c1] = z.argmax(-1) == t
+            lp = z[..., :vocab_size].log_softmax(-1)
+            lp_true = lp.gather(-1, t.unsqueeze(-1)).squeeze(-1)
+            scores.add(c0, c1, lp_true, *sc.moments(_finite_(lp))[1:])
         acc.nll_sum[rows] -= lp_true.double().sum(1)
-    correct = torch.empty(b, acc.suffix_len, dtype=torch.bool, device=logits.device)
+    correct = (
+        torch.empty(b, n_pred, dtype=torch.bool, device=logits.device) if scores is None else scores.correct
+    )
     margin = torch.full((b, acc.suffix_len), torch.inf, dtype=torch.float32, device=logits.device)
-    for c0 in range(first_suffix, n_pred, chunk):
-        c1 = min(c0 + chunk, n_pred)
+    top_k = max((k for _, k in acc.options.extraction if k), default=0) if scores is not None else 0
+    for c0, c1 in _chunks(first_suffix, n_pred, chunk):
         suf = slice(c0 - first_suffix, c1 - first_suffix)
         t = targets[:, c0:c1]
         z = logits[:, c0:c1].float()  # full width, as generate() picks; float32 whatever the model's dtype
         pred = z.argmax(-1)
-        correct[:, suf] = pred == t
+        correct[:, c0:c1] = pred == t
+        zv = z[..., :vocab_size]
+        top = zv.topk(min(top_k, vocab_size), dim=-1).values if top_k else None
         if z.shape[-1] > 1:
-            top = z.topk(2, dim=-1).values
-            margin[:, suf] = top[..., 0] - top[..., 1]
+            two = (
+                top if top is not None and top.shape[-1] > 1 and zv.shape == z.shape else z.topk(2, -1).values
+            )
+            margin[:, suf] = two[..., 0] - two[..., 1]
         if acc.greedy is not None:
             acc.greedy[rows, suf] = pred.int()
-        lp = z[..., :vocab_size].log_softmax(-1)
-        lp_true = lp.gather(-1, t.unsqueeze(-1)).squeeze(-1).double().sum(1)
-        acc.suffix_logprob[rows] += lp_true
-        acc.nll_sum[rows] -= lp_true
+        lp = zv.log_softmax(-1)
+        lp_true = lp.gather(-1, t.unsqueeze(-1)).squeeze(-1)
+        acc.suffix_logprob[rows] += lp_true.double().sum(1)
+        acc.nll_sum[rows] -= lp_true.double().sum(1)
         lp = _finite_(lp)
-        acc.entropy_sum[rows] -= torch.linalg.vecdot(lp.exp(), lp).double().sum(1)
+        if scores is None:
+            mu = torch.linalg.vecdot(lp.exp(), lp)
+        else:
+            _, mu, sigma = sc.moments(lp)
+            scores.add(c0, c1, lp_true, mu, sigma)
+            acc.extraction[rows] += scores.extraction_logprob(zv, t, lp_true, top)
+        acc.entropy_sum[rows] -= mu.double().sum(1)
         if ref_logits is not None:
             lr = _finite_(ref_logits[:, suf, :vocab_size].float().log_softmax(-1))
             acc.kld_sum[rows] += torch.linalg.vecdot(lr.exp(), lr - lp).double().sum(1)
-    matched = correct.long().cumprod(1)
+    suffix_correct = correct[:, first_suffix:]
+    matched = suffix_correct.long().cumprod(1)
     acc.match_len[rows] = matched.sum(1)
     # A position decides the outcome when every earlier suffix token matched: 0..match_len.
-    deciding = torch.ones_like(correct)
+    deciding = torch.ones_like(suffix_correct)
     deciding[:, 1:] = matched[:, :-1].bool()
     acc.min_margin[rows] = margin.masked_fill(~deciding, torch.inf).amin(1) if acc.suffix_len else torch.inf
+    if scores is not None:
+        acc.min_k[rows], acc.min_k_pp[rows] = sc.min_k_mean(scores.lp_true), sc.min_k_mean(scores.z)
+        acc.memorized_at[rows] = sc.window_memorized(scores.correct, acc.suffix_len, acc.options.prefix_lens)

@@ -134,6 +134,8 @@ def scan_to_shards(
             cols["audit_disagreed"] = pa.array(np.isin(np.arange(len(ids)), checked.disagreed), pa.bool_())
         if res.kld is not None:
             cols["kld"] = pa.array(res.kld, pa.float64())
+        for name, values in res.score_columns().items():
+            cols[name] = pa.array(values, pa.bool_() if values.dtype == bool else pa.float64())
         if res.greedy_tokens is not None:
             keep = res.match_len >= greedy_min_match
             cols["greedy_tokens"] = pa.array(
