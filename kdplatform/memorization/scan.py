@@ -27,7 +27,7 @@ family whose logit widths differ only by padding (Pythia-12B 50,688; Pythia-1.4B
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +36,7 @@ from transformers import PreTrainedModel
 
 from kdplatform.memorization import scores as sc
 from kdplatform.memorization.result import ScanResult
+from kdplatform.memorization.scored import finite_, scored_batch
 
 __all__ = ["ScanOptions", "ScanResult", "default_batch_size", "scan", "scan_with"]
 
@@ -97,11 +98,6 @@ def _validate(token_ids: torch.Tensor, prefix_len: int) -> tuple[int, int]:
     if token_ids.numel() and int(token_ids.min()) < 0:
         raise ValueError("token_ids contain negative ids")
     return seq_len, seq_len - prefix_len
-
-
-def _finite_(logp: torch.Tensor) -> torch.Tensor:
-    """Make -inf log-probabilities (masked logits) finite in place, so that 0 * log 0 counts 0, not NaN."""
-    return logp.clamp_min_(torch.finfo(logp.dtype).min)
 
 
 @dataclass(frozen=True)
@@ -261,11 +257,6 @@ class _Accumulators:
         return res
 
 
-def _chunks(begin: int, end: int, size: int) -> Iterator[tuple[int, int]]:
-    for c0 in range(begin, end, size):
-        yield c0, min(c0 + size, end)
-
-
 def _scan_batch(
     model: PreTrainedModel,
     reference: PreTrainedModel | None,
@@ -294,64 +285,41 @@ def _scan_batch(
     b = batch.shape[0]
     per_temp = _CUDA_CHUNK_ELEMENTS if logits.device.type == "cuda" else _CPU_CHUNK_ELEMENTS
     chunk = max(1, per_temp // (b * vocab_size))
-    scores = (
-        sc.PositionScores(b, n_pred, logits.device, acc.options.extraction) if acc.options.scores else None
-    )
-    # Without the scores, prefix positions only feed the perplexity: log p(true token) needs a logsumexp.
-    for c0, c1 in _chunks(0, first_suffix, chunk):
-        t = targets[:, c0:c1]
-        z = logits[:, c0:c1].float()
-        if scores is None:
-            z = z[..., :vocab_size]
-            lp_true = z.gather(-1, t[..., None]).squeeze(-1) - z.logsumexp(-1)
-        else:
-            scores.correct[:, c0:c1] = z.argmax(-1) == t
-            lp = z[..., :vocab_size].log_softmax(-1)
-            lp_true = lp.gather(-1, t.unsqueeze(-1)).squeeze(-1)
-            scores.add(c0, c1, lp_true, *sc.moments(_finite_(lp))[1:])
+    if acc.options.scores:
+        scored_batch(logits, ref_logits, targets, first_suffix, vocab_size, chunk, acc, rows)
+        return
+    # Prefix positions only feed the perplexity: log p(true token) needs a logsumexp, not the distribution.
+    for c0 in range(0, first_suffix, chunk):
+        c1 = min(c0 + chunk, first_suffix)
+        z = logits[:, c0:c1, :vocab_size].float()
+        lp_true = z.gather(-1, targets[:, c0:c1, None]).squeeze(-1) - z.logsumexp(-1)
         acc.nll_sum[rows] -= lp_true.double().sum(1)
-    correct = (
-        torch.empty(b, n_pred, dtype=torch.bool, device=logits.device) if scores is None else scores.correct
-    )
+    correct = torch.empty(b, acc.suffix_len, dtype=torch.bool, device=logits.device)
     margin = torch.full((b, acc.suffix_len), torch.inf, dtype=torch.float32, device=logits.device)
-    top_k = max((k for _, k in acc.options.extraction if k), default=0) if scores is not None else 0
-    for c0, c1 in _chunks(first_suffix, n_pred, chunk):
+    for c0 in range(first_suffix, n_pred, chunk):
+        c1 = min(c0 + chunk, n_pred)
         suf = slice(c0 - first_suffix, c1 - first_suffix)
         t = targets[:, c0:c1]
         z = logits[:, c0:c1].float()  # full width, as generate() picks; float32 whatever the model's dtype
         pred = z.argmax(-1)
-        correct[:, c0:c1] = pred == t
-        zv = z[..., :vocab_size]
-        top = zv.topk(min(top_k, vocab_size), dim=-1).values if top_k else None
+        correct[:, suf] = pred == t
         if z.shape[-1] > 1:
-            two = (
-                top if top is not None and top.shape[-1] > 1 and zv.shape == z.shape else z.topk(2, -1).values
-            )
-            margin[:, suf] = two[..., 0] - two[..., 1]
+            top = z.topk(2, dim=-1).values
+            margin[:, suf] = top[..., 0] - top[..., 1]
         if acc.greedy is not None:
             acc.greedy[rows, suf] = pred.int()
-        lp = zv.log_softmax(-1)
-        lp_true = lp.gather(-1, t.unsqueeze(-1)).squeeze(-1)
-        acc.suffix_logprob[rows] += lp_true.double().sum(1)
-        acc.nll_sum[rows] -= lp_true.double().sum(1)
-        lp = _finite_(lp)
-        if scores is None:
-            mu = torch.linalg.vecdot(lp.exp(), lp)
-        else:
-            _, mu, sigma = sc.moments(lp)
-            scores.add(c0, c1, lp_true, mu, sigma)
-            acc.extraction[rows] += scores.extraction_logprob(zv, t, lp_true, top)
-        acc.entropy_sum[rows] -= mu.double().sum(1)
+        lp = z[..., :vocab_size].log_softmax(-1)
+        lp_true = lp.gather(-1, t.unsqueeze(-1)).squeeze(-1).double().sum(1)
+        acc.suffix_logprob[rows] += lp_true
+        acc.nll_sum[rows] -= lp_true
+        lp = finite_(lp)
+        acc.entropy_sum[rows] -= torch.linalg.vecdot(lp.exp(), lp).double().sum(1)
         if ref_logits is not None:
-            lr = _finite_(ref_logits[:, suf, :vocab_size].float().log_softmax(-1))
+            lr = finite_(ref_logits[:, suf, :vocab_size].float().log_softmax(-1))
             acc.kld_sum[rows] += torch.linalg.vecdot(lr.exp(), lr - lp).double().sum(1)
-    suffix_correct = correct[:, first_suffix:]
-    matched = suffix_correct.long().cumprod(1)
+    matched = correct.long().cumprod(1)
     acc.match_len[rows] = matched.sum(1)
     # A position decides the outcome when every earlier suffix token matched: 0..match_len.
-    deciding = torch.ones_like(suffix_correct)
+    deciding = torch.ones_like(correct)
     deciding[:, 1:] = matched[:, :-1].bool()
     acc.min_margin[rows] = margin.masked_fill(~deciding, torch.inf).amin(1) if acc.suffix_len else torch.inf
-    if scores is not None:
-        acc.min_k[rows], acc.min_k_pp[rows] = sc.min_k_mean(scores.lp_true), sc.min_k_mean(scores.z)
-        acc.memorized_at[rows] = sc.window_memorized(scores.correct, acc.suffix_len, acc.options.prefix_lens)

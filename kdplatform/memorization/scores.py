@@ -18,6 +18,7 @@ over the first ``vocab_size`` logits, made finite) or logits ``z`` sliced to ``v
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -73,6 +74,29 @@ def moments(lp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     return p, mu, torch.linalg.vecdot(p, centred).clamp_min_(0).sqrt_()
 
 
+def argmax_is_target(z: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(argmax(z) == targets, z_target - the largest other logit), exactly, without an argmax pass on CPU.
+
+    The largest other logit comes from one ``amax`` with the target masked (in place, then restored), which
+    on CPU is an order of magnitude faster than ``argmax`` or ``topk``. The target is the argmax when it
+    beats every other logit; on an exact tie ``argmax`` (first index) decides, for the tied rows only. When
+    the target is the argmax the gap is the top-1 minus top-2 margin.
+    """
+    index = targets.unsqueeze(-1)
+    z_t = z.gather(-1, index)
+    z.scatter_(-1, index, -torch.inf)
+    other = z.amax(-1)
+    z.scatter_(-1, index, z_t)
+    z_t = z_t.squeeze(-1)
+    if z.is_cuda:  # argmax is cheap there, and a tie check would synchronize
+        return z.argmax(-1) == targets, z_t - other
+    correct = z_t > other
+    tie = z_t == other
+    if tie.any():
+        correct[tie] = z[tie].argmax(-1) == targets[tie]
+    return correct, z_t - other
+
+
 def standardized(lp_true: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """z_t = (log p(x_t) - mu_t) / sigma_t; 0 where the distribution is a point mass (sigma 0)."""
     safe = torch.where(sigma > 0, sigma, torch.ones_like(sigma))
@@ -104,6 +128,19 @@ def tempered_logprob(
     top_values = top_values[..., :top_k]
     lp = scaled(z_true) - scaled(top_values).logsumexp(-1)
     return lp.masked_fill(z_true < top_values[..., -1], -torch.inf)
+
+
+def tempered_from_logprobs(lp: torch.Tensor, lp_true: torch.Tensor, temperature: float) -> torch.Tensor:
+    """log P(x_t) under softmax(z / temperature), from finite log-probabilities ``lp`` = log_softmax(z).
+
+    Shift invariance gives log softmax(lp / tau); lp <= 0 and max lp >= -log V, so the plain sum of exp
+    cannot overflow and, while log V / tau stays under 60, cannot underflow to 0: no max pass is needed.
+    """
+    if temperature == 1:
+        return lp_true
+    if math.log(lp.shape[-1]) / temperature >= 60:
+        return lp_true / temperature - (lp / temperature).logsumexp(-1)
+    return lp_true / temperature - (lp * (1 / temperature)).exp_().sum(-1).log_()
 
 
 def min_k_mean(values: torch.Tensor, percent: int = MIN_K_PERCENT) -> torch.Tensor:
@@ -146,32 +183,45 @@ def extraction_rate(log_p_extract: np.ndarray, n: int, p: float) -> float:
 
 
 class PositionScores:
-    """One batch's per-position values, filled chunk by chunk, that the per-example scores reduce at the end.
+    """One batch's per-position values, filled chunk by chunk and reduced once every chunk is in.
 
-    [b, L-1] each: whether the argmax is the true token, log p(true token), and its standardized z_t.
+    [b, L-1] each: whether the argmax is the true token (read from the first window position on),
+    log p(true token), mu_t, z_t; [b, settings, S] the true token's log-probability under each extraction
+    setting at the suffix positions.
     """
 
     def __init__(
-        self, b: int, n_pred: int, device: torch.device, extraction: Sequence[tuple[float, int | None]]
+        self,
+        b: int,
+        n_pred: int,
+        suffix_len: int,
+        device: torch.device,
+        extraction: Sequence[tuple[float, int | None]],
     ):
-        self.extraction = tuple(extraction)
-        self.correct = torch.empty(b, n_pred, dtype=torch.bool, device=device)
-        self.lp_true = torch.empty(b, n_pred, dtype=torch.float32, device=device)
-        self.z = torch.empty(b, n_pred, dtype=torch.float32, device=device)
+        def empty(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+            return torch.empty(*shape, dtype=dtype, device=device)
 
-    def add(self, c0: int, c1: int, lp_true: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> None:
-        self.lp_true[:, c0:c1] = lp_true
+        self.extraction = tuple(extraction)
+        self.top_k = max((k for _, k in self.extraction if k), default=0)
+        self.correct = torch.ones(b, n_pred, dtype=torch.bool, device=device)
+        self.lp_true, self.mu, self.z = empty(b, n_pred), empty(b, n_pred), empty(b, n_pred)
+        self.gap = empty(b, suffix_len)
+        self.extraction_lp = empty(b, len(self.extraction), suffix_len)
+
+    def add(self, c0: int, c1: int, lp: torch.Tensor, lp_true: torch.Tensor) -> None:
+        """The moments of one chunk's finite log-probabilities ``lp`` and z_t of its true tokens."""
+        _, mu, sigma = moments(lp)
+        self.lp_true[:, c0:c1], self.mu[:, c0:c1] = lp_true, mu
         self.z[:, c0:c1] = standardized(lp_true, mu, sigma)
 
-    def extraction_logprob(
-        self, z: torch.Tensor, targets: torch.Tensor, lp_true: torch.Tensor, top: torch.Tensor | None
-    ) -> torch.Tensor:
-        """[b, settings] float64: this chunk's sum of each setting's log P(true token)."""
-        out = []
-        for temperature, top_k in self.extraction:
-            if temperature == 1 and top_k is None:
-                lp = lp_true  # the plain distribution: already computed
+    def add_extraction(
+        self, suf: slice, z: torch.Tensor, lp: torch.Tensor, targets: torch.Tensor, lp_true: torch.Tensor
+    ) -> None:
+        """Each setting's log P(true token) at suffix positions ``suf``; ``z`` sliced to the vocabulary."""
+        top = z.topk(min(self.top_k, z.shape[-1]), dim=-1).values if self.top_k else None
+        for i, (temperature, top_k) in enumerate(self.extraction):
+            if top_k is None:
+                value = tempered_from_logprobs(lp, lp_true, temperature)
             else:
-                lp = tempered_logprob(z, targets, temperature, top_k, top)
-            out.append(lp.double().sum(1))
-        return torch.stack(out, 1) if out else lp_true.new_zeros(lp_true.shape[0], 0, dtype=torch.float64)
+                value = tempered_logprob(z, targets, temperature, top_k, top)
+            self.extraction_lp[:, i, suf] = value

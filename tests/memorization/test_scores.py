@@ -21,7 +21,13 @@ from kdplatform.memorization import (
     scan,
     scan_with,
 )
-from kdplatform.memorization.scores import default_prefix_lens, min_k_mean, tempered_logprob, window_memorized
+from kdplatform.memorization.scores import (
+    argmax_is_target,
+    default_prefix_lens,
+    min_k_mean,
+    tempered_logprob,
+    window_memorized,
+)
 
 PREFIX, SEQ = 8, 24
 SUFFIX = SEQ - PREFIX
@@ -270,3 +276,17 @@ def test_extraction_rate_against_the_direct_formula():
     )
     with pytest.raises(ValueError):
         extraction_rate(log_p, 0, 0.5)
+
+
+def test_argmax_is_target_decides_ties_like_argmax():
+    g = torch.Generator().manual_seed(21)
+    z = torch.randint(0, 4, (64, 3, 9), generator=g).float()  # integer logits: many exact ties
+    t = torch.randint(0, 9, (64, 3), generator=g)
+    t[:16] = z[:16].argmax(-1)  # some targets are the (first) argmax
+    before = z.clone()
+    correct, gap = argmax_is_target(z, t)
+    np.testing.assert_array_equal(correct.numpy(), (before.argmax(-1) == t).numpy())
+    top = before.topk(2, -1).values
+    np.testing.assert_array_equal(gap[correct].numpy(), (top[..., 0] - top[..., 1])[correct].numpy())
+    assert torch.equal(z, before)  # the masked target is restored
+    assert correct.any() and (~correct & (gap == 0)).any()  # ties lost to an earlier index occur
