@@ -16,7 +16,7 @@ The cost of the scores beyond exact match (min-k %, min-k %++, probabilistic ext
 length: ``ScanOptions(scores=False)`` is the scan without them) is timed on the same examples, with and
 without a reference model, the two alternated and each the best of three; the goal is at most 1.2x.
 Peak RSS is the child's VmHWM (/proc/self/status): ru_maxrss would report the parent's peak, which a child
-inherits over fork/exec. The whole run takes about 6 minutes on 2 CPU cores; ``--quick`` (about 2 minutes) is a smaller run.
+inherits over fork/exec. The whole run takes about 6 minutes on 2 CPU cores; ``--quick`` (about 3) is smaller.
 """
 
 from __future__ import annotations
