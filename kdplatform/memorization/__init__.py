@@ -4,6 +4,7 @@ lengths (one teacher-forced pass, :func:`scan`; the scores in :mod:`.scores`), i
 (:func:`greedy_reference`) and the near-tie audit built on it (:func:`audit_scan`), and zlib entropy of the
 text (:mod:`.text`)."""
 
+from kdplatform.memorization.attacks import ATTACKS, attack_scores
 from kdplatform.memorization.audit import AuditConfig, ScanAudit, audit_scan
 from kdplatform.memorization.reference import greedy_reference, own_greedy_sequences
 from kdplatform.memorization.result import ScanResult
@@ -17,11 +18,13 @@ from kdplatform.memorization.text import (
 )
 
 __all__ = [
+    "ATTACKS",
     "AuditConfig",
     "EXTRACTION_SETTINGS",
     "ScanOptions",
     "ScanAudit",
     "ScanResult",
+    "attack_scores",
     "audit_scan",
     "default_batch_size",
     "extraction_column",

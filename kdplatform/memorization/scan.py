@@ -179,9 +179,8 @@ def scan_with(
         raise ValueError(f"vocab_size {vocab_size} excludes token id {max_id}: its probability is undefined")
     if options.scores:
         lens = options.prefix_lens or sc.default_prefix_lens(prefix_len, seq_len)
-        options = ScanOptions(
-            True, sc.check_prefix_lens(lens, suffix_len, seq_len), tuple(options.extraction)
-        )
+        lens = sc.check_prefix_lens(lens, suffix_len, seq_len)
+        options = ScanOptions(True, lens, sc.check_extraction(options.extraction))
 
     device = _device(model)
     if batch_size is None:

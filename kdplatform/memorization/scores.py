@@ -62,16 +62,34 @@ def check_prefix_lens(prefix_lens: Iterable[int], suffix_len: int, seq_len: int)
     return lens
 
 
-def moments(lp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(p, mu, sigma) of the log-probability under its own distribution, over the last axis.
+def check_extraction(settings: Iterable[tuple[float, int | None]]) -> tuple[tuple[float, int | None], ...]:
+    settings = tuple((float(t), k) for t, k in settings)
+    bad = [(t, k) for t, k in settings if not t > 0 or (k is not None and k < 1)]
+    if bad:
+        raise ValueError(f"extraction settings {bad}: temperatures must be > 0 and top_k >= 1 or None")
+    return settings
 
-    mu = sum_v p_v log p_v (minus the entropy); sigma^2 = sum_v p_v (log p_v - mu)^2, centred rather than
-    E[(log p)^2] - mu^2 so that float32 does not cancel. ``lp`` must be finite (masked logits clamped).
+
+def moments(lp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mu, sigma) of the log-probability under its own distribution, over the last axis.
+
+    mu = sum_v p_v log p_v (minus the entropy), sigma^2 = sum_v p_v (log p_v)^2 - mu^2. Where that
+    difference cancels in float32 (sigma^2 under 1e-3 mu^2: near-uniform distributions) it is recomputed
+    centred, sum_v p_v (log p_v - mu)^2, for those rows only; on CUDA always. ``lp`` must be finite.
     """
-    p = lp.exp()
-    mu = torch.linalg.vecdot(p, lp)
-    centred = (lp - mu.unsqueeze(-1)).square_()
-    return p, mu, torch.linalg.vecdot(p, centred).clamp_min_(0).sqrt_()
+    q = lp.exp().mul_(lp)
+    mu = q.sum(-1)
+    if lp.is_cuda:
+        return mu, _centred_var(lp, mu).sqrt_()
+    var = torch.linalg.vecdot(q, lp) - mu * mu
+    bad = var < 1e-3 * mu * mu
+    if bad.any():
+        var[bad] = _centred_var(lp[bad], mu[bad])
+    return mu, var.clamp_min_(0).sqrt_()
+
+
+def _centred_var(lp: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vecdot(lp.exp(), (lp - mu.unsqueeze(-1)).square_()).clamp_min_(0)
 
 
 def argmax_is_target(z: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,7 +130,8 @@ def tempered_logprob(
 ) -> torch.Tensor:
     """log P(x_t) when sampling from softmax(z / temperature), restricted to the top_k logits if given.
 
-    A true token outside the top-k has probability 0 (-inf); ties at the k-th value count as inside.
+    A true token outside the top-k has probability 0 (-inf); one tied with the k-th value counts as inside,
+    as ``generate``'s top-k warper keeps ties (the normalization here sums the k largest only).
     ``top_values`` (the k largest of z, descending, from one ``topk`` shared by every temperature) saves
     the selection when given.
     """
@@ -210,7 +229,7 @@ class PositionScores:
 
     def add(self, c0: int, c1: int, lp: torch.Tensor, lp_true: torch.Tensor) -> None:
         """The moments of one chunk's finite log-probabilities ``lp`` and z_t of its true tokens."""
-        _, mu, sigma = moments(lp)
+        mu, sigma = moments(lp)
         self.lp_true[:, c0:c1], self.mu[:, c0:c1] = lp_true, mu
         self.z[:, c0:c1] = standardized(lp_true, mu, sigma)
 

@@ -25,6 +25,7 @@ from kdplatform.memorization.scores import (
     argmax_is_target,
     default_prefix_lens,
     min_k_mean,
+    moments,
     tempered_logprob,
     window_memorized,
 )
@@ -161,6 +162,8 @@ def test_every_prefix_length_agrees_with_generate():
     assert res.memorized_at[2][16:20].all() and not res.memorized_at[8][16:20].any()
     with pytest.raises(ValueError, match="leave no room"):
         scan_with(model, x, PREFIX, ScanOptions(prefix_lens=(9,)))
+    with pytest.raises(ValueError, match="temperatures must be > 0"):
+        scan_with(model, x, PREFIX, ScanOptions(extraction=[(0.0, None)]))
 
 
 def test_default_prefix_lengths_and_window_helper():
@@ -290,3 +293,16 @@ def test_argmax_is_target_decides_ties_like_argmax():
     np.testing.assert_array_equal(gap[correct].numpy(), (top[..., 0] - top[..., 1])[correct].numpy())
     assert torch.equal(z, before)  # the masked target is restored
     assert correct.any() and (~correct & (gap == 0)).any()  # ties lost to an earlier index occur
+
+
+def test_moments_against_float64_also_where_the_plain_formula_cancels():
+    g = torch.Generator().manual_seed(22)
+    z = torch.randn(6, 4, 500, generator=g) * torch.tensor([3.0, 1.0, 1e-2, 1e-4]).view(1, 4, 1)
+    lp = z.log_softmax(-1)  # the last two scales are near-uniform: sigma^2 << mu^2
+    mu, sigma = moments(lp)
+    lp64 = lp.double().numpy()
+    p = np.exp(lp64)
+    mu64 = (p * lp64).sum(-1)
+    sigma64 = np.sqrt((p * (lp64 - mu64[..., None]) ** 2).sum(-1))
+    np.testing.assert_allclose(mu.numpy(), mu64, rtol=1e-6)
+    np.testing.assert_allclose(sigma.numpy(), sigma64, rtol=1e-4)
