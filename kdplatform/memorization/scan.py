@@ -22,6 +22,10 @@ The argmax uses the model's full logits, exactly as ``generate`` does. Distribut
 perplexity, entropy, KL) are renormalized over the first ``vocab_size`` logits, so that models of one
 family whose logit widths differ only by padding (Pythia-12B 50,688; Pythia-1.4B 50,304; tokenizer
 50,277) are compared over the same support.
+
+The same pass also gives the membership-inference scores (loss, min-k %, min-k %++), probabilistic
+extraction and memorization at other prefix lengths (:mod:`.scores`, walked by :mod:`.scored`);
+``ScanOptions(scores=False)`` runs the paper's measures alone, the scan as it was before them.
 """
 
 from __future__ import annotations
