@@ -73,23 +73,14 @@ def check_extraction(settings: Iterable[tuple[float, int | None]]) -> tuple[tupl
 def moments(lp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(mu, sigma) of the log-probability under its own distribution, over the last axis.
 
-    mu = sum_v p_v log p_v (minus the entropy), sigma^2 = sum_v p_v (log p_v)^2 - mu^2. Where that
-    difference cancels in float32 (sigma^2 under 1e-3 mu^2: near-uniform distributions) it is recomputed
-    centred, sum_v p_v (log p_v - mu)^2, for those rows only; on CUDA always. ``lp`` must be finite.
+    mu = sum_v p_v log p_v (minus the entropy); sigma^2 = sum_v p_v (log p_v - mu)^2, centred rather than
+    E[(log p)^2] - mu^2, which cancels in float32 on near-uniform distributions (sigma^2 << mu^2).
+    ``lp`` must be finite (masked logits clamped).
     """
-    q = lp.exp().mul_(lp)
-    mu = q.sum(-1)
-    if lp.is_cuda:
-        return mu, _centred_var(lp, mu).sqrt_()
-    var = torch.linalg.vecdot(q, lp) - mu * mu
-    bad = var < 1e-3 * mu * mu
-    if bad.any():
-        var[bad] = _centred_var(lp[bad], mu[bad])
+    p = lp.exp()
+    mu = torch.linalg.vecdot(p, lp)
+    var = (lp - mu.unsqueeze(-1)).square_().mul_(p).sum(-1)
     return mu, var.clamp_min_(0).sqrt_()
-
-
-def _centred_var(lp: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
-    return torch.linalg.vecdot(lp.exp(), (lp - mu.unsqueeze(-1)).square_()).clamp_min_(0)
 
 
 def argmax_is_target(z: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
