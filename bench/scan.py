@@ -12,8 +12,11 @@ entropy, perplexity, and for KLD a model and a reference forward), (c) ``greedy_
 prints examples/s, the ratios a/b and a/c, whether (a) and (c) agree on every (memorized, match_len),
 and the achieved GFLOP/s of (a) against a large float32 matmul timed in the same run. Finally it measures
 the peak RSS of a scan over 5k and 50k rows in fresh subprocesses, which must not grow with N.
+The cost of the scores beyond exact match (min-k %, min-k %++, probabilistic extraction, every prefix
+length: ``ScanOptions(scores=False)`` is the scan without them) is timed on the same examples, with and
+without a reference model, the two alternated and each the best of three; the goal is at most 1.2x.
 Peak RSS is the child's VmHWM (/proc/self/status): ru_maxrss would report the parent's peak, which a child
-inherits over fork/exec. The whole run takes about 5 minutes on 2 CPU cores; ``--quick`` is a smoke run.
+inherits over fork/exec. The whole run takes about 6 minutes on 2 CPU cores; ``--quick`` (about 3) is smaller.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedModel  # noqa: E402
 
-from kdplatform.memorization import greedy_reference, scan  # noqa: E402
+from kdplatform.memorization import ScanOptions, greedy_reference, scan, scan_with  # noqa: E402
 from kdplatform.memorization.scan import default_batch_size  # noqa: E402
 
 SEQ, PREFIX = 100, 50
@@ -153,6 +156,18 @@ def timed(fn):
     return result, time.perf_counter() - t0
 
 
+def score_cost(
+    model: PreTrainedModel, reference: PreTrainedModel | None, x: torch.Tensor
+) -> tuple[float, float]:
+    """Best of three seconds of the scan (without, with) the new scores, alternated so load hits both."""
+    best = [float("inf"), float("inf")]
+    for _ in range(3):
+        for i, options in enumerate((ScanOptions(scores=False), ScanOptions())):
+            _, t = timed(lambda options=options: scan_with(model, x, PREFIX, options, reference=reference))
+            best[i] = min(best[i], t)
+    return best[0], best[1]
+
+
 def compare(preset: str, n: int) -> None:
     model, reference = build(preset, 0), build(preset, 1)
     x = examples(model, n, seed=2)
@@ -183,6 +198,12 @@ def compare(preset: str, n: int) -> None:
     print(f"(a0) scan, model only, no reference : {n / t0:9.2f} examples/s  ({t0:.2f} s)")
     print(f"speed-up a/b = {tb / ta:.2f}x, a/c = {tc / ta:.2f}x, a0/c = {tc / t0:.2f}x")
     print(f"every (memorized, match_len) agrees between a and c: {agree}")
+    for label, ref in (("model + reference", reference), ("model only       ", None)):
+        plain, full = score_cost(model, ref, x)
+        print(
+            f"scores cost, {label}: without {plain:.2f} s, with min-k/min-k++/extraction/prefixes "
+            f"{full:.2f} s = {full / plain:.2f}x (goal <= 1.2x; best of 3, alternated)"
+        )
     print(
         f"naive memorized agrees with scan: {bool((b['memorized'] == a.memorized).all())}; "
         f"max |kld diff| {np.abs(b['kld'] - a.kld).max():.2e}, max rel ppl diff "
@@ -215,7 +236,7 @@ def memory(ns: list[int]) -> None:
     print(
         f"\n== peak memory of scan (fresh subprocess each; peak = VmHWM, before = VmRSS before the scan; "
         f"GPTNeoX {c['num_hidden_layers']} layer, hidden {c['hidden_size']}, vocab {c['vocab_size']}, "
-        f"reference model, all features) =="
+        f"reference model, all features and scores) =="
     )
     for n in ns:
         proc = subprocess.run(

@@ -140,4 +140,10 @@ def audit_scan(
         memorized_before=int(result.memorized.sum()),
         memorized_after=int(memorized.sum()),
     )
-    return replace(result, memorized=memorized, match_len=match_len, greedy_tokens=greedy), audit
+    memorized_at = result.memorized_at
+    if memorized_at is not None and prefix_len in memorized_at:
+        memorized_at = {**memorized_at, prefix_len: memorized}  # the other prefix lengths are not re-decided
+    resolved = replace(
+        result, memorized=memorized, match_len=match_len, greedy_tokens=greedy, memorized_at=memorized_at
+    )
+    return resolved, audit

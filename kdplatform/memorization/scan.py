@@ -22,57 +22,33 @@ The argmax uses the model's full logits, exactly as ``generate`` does. Distribut
 perplexity, entropy, KL) are renormalized over the first ``vocab_size`` logits, so that models of one
 family whose logit widths differ only by padding (Pythia-12B 50,688; Pythia-1.4B 50,304; tokenizer
 50,277) are compared over the same support.
+
+The same pass also gives the membership-inference scores (loss, min-k %, min-k %++), probabilistic
+extraction and memorization at other prefix lengths (:mod:`.scores`, walked by :mod:`.scored`);
+``ScanOptions(scores=False)`` runs the paper's measures alone, the scan as it was before them.
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from transformers import PreTrainedModel
+
+from kdplatform.memorization import scores as sc
+from kdplatform.memorization.result import ScanResult
+from kdplatform.memorization.scored import finite_, scored_batch
+
+__all__ = ["ScanOptions", "ScanResult", "default_batch_size", "scan", "scan_with"]
 
 # float32 elements per temporary of the chunked vocabulary math: bounds memory independently of B, L, V.
 # On CPU a few MiB keeps the temporaries in cache (measured about 2x faster than 32 MiB); CUDA wants
 # fewer, larger kernels.
 _CPU_CHUNK_ELEMENTS = 1 << 20
 _CUDA_CHUNK_ELEMENTS = 1 << 26
-
-
-@dataclass
-class ScanResult:
-    """Per-example measures, each a 1-D array of length N in row order (``greedy_tokens`` is [N, S]).
-
-    ``kld`` is None when no reference model was given; ``greedy_tokens`` only when requested.
-    """
-
-    memorized: np.ndarray
-    match_len: np.ndarray
-    suffix_logprob: np.ndarray
-    suffix_entropy: np.ndarray
-    ppl: np.ndarray
-    kld: np.ndarray | None = None
-    greedy_tokens: np.ndarray | None = None
-    min_margin: np.ndarray | None = None
-    """Smallest top-1 minus top-2 logit (float32) over the suffix positions that decide the outcome:
-    positions 0..match_len (the matched ones and the first mismatch; all S when memorized). Small values
-    are near-ties that another kernel or precision may decide differently; +inf when S is 0 or V is 1."""
-
-    def __len__(self) -> int:
-        return len(self.memorized)
-
-    def as_columns(self) -> dict[str, np.ndarray | list[np.ndarray]]:
-        """Columns for ``pyarrow.table``; absent fields are left out, ``greedy_tokens`` is a list column."""
-        cols: dict[str, np.ndarray | list[np.ndarray]] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None:
-                continue
-            cols[f.name] = list(value) if f.name == "greedy_tokens" else value
-        return cols
-
-    to_dict = as_columns
 
 
 def _model_name(model: PreTrainedModel) -> str:
@@ -128,9 +104,18 @@ def _validate(token_ids: torch.Tensor, prefix_len: int) -> tuple[int, int]:
     return seq_len, seq_len - prefix_len
 
 
-def _finite_(logp: torch.Tensor) -> torch.Tensor:
-    """Make -inf log-probabilities (masked logits) finite in place, so that 0 * log 0 counts 0, not NaN."""
-    return logp.clamp_min_(torch.finfo(logp.dtype).min)
+@dataclass(frozen=True)
+class ScanOptions:
+    """What the pass computes beyond the paper's measures; :func:`scan` uses the defaults."""
+
+    scores: bool = True
+    """Membership-inference scores, probabilistic extraction and other prefix lengths (False: the paper's
+    measures only, as the scan was before them; kept for the benchmark)."""
+    prefix_lens: Sequence[int] | None = None
+    """Prefix lengths of ``memorized_at``, each with the same suffix length; None: the scan's own and every
+    multiple of 25 up to it (:func:`~.scores.default_prefix_lens`)."""
+    extraction: Sequence[tuple[float, int | None]] = field(default=sc.EXTRACTION_SETTINGS)
+    """(temperature, top_k) settings of probabilistic extraction."""
 
 
 def scan(
@@ -148,14 +133,40 @@ def scan(
     ``token_ids`` is [N, L] with no padding; the suffix is the last ``L - prefix_len`` tokens. Fields:
     ``memorized``, ``match_len`` (greedy argmax over the model's full logits); ``suffix_logprob`` (sum of
     log p(true token) over the suffix); ``suffix_entropy`` (mean entropy, nats, of the S distributions that
-    predict the suffix tokens); ``ppl`` (exp of the mean NLL over the L-1 predicted tokens); ``kld`` (mean
-    over those S positions of KL(P_reference || P_model), when ``reference`` is given).
+    predict the suffix tokens); ``ppl`` (exp of the mean NLL over the L-1 predicted tokens) and ``loss``
+    (that mean NLL); ``kld`` (mean over those S positions of KL(P_reference || P_model), when ``reference``
+    is given); ``min_k_20``, ``min_k_pp_20``, ``extraction_logprob`` and ``memorized_at`` (see
+    :class:`ScanResult` and :mod:`~kdplatform.memorization.scores`).
 
     Distributions are log-softmax over the first ``vocab_size`` logits (default: the smaller logit width of
     ``model`` and ``reference``). ``return_greedy`` adds ``greedy_tokens`` [N, S]: the teacher-forced argmax
     at each suffix position. It equals the free greedy continuation up to and including the first mismatch
     (positions < match_len + 1); beyond it free generation would condition on its own tokens instead.
     """
+    return scan_with(
+        model,
+        token_ids,
+        prefix_len,
+        ScanOptions(),
+        batch_size=batch_size,
+        reference=reference,
+        vocab_size=vocab_size,
+        return_greedy=return_greedy,
+    )
+
+
+def scan_with(
+    model: PreTrainedModel,
+    token_ids: torch.Tensor,
+    prefix_len: int,
+    options: ScanOptions,
+    *,
+    batch_size: int | None = None,
+    reference: PreTrainedModel | None = None,
+    vocab_size: int | None = None,
+    return_greedy: bool = False,
+) -> ScanResult:
+    """:func:`scan` with its :class:`ScanOptions` chosen (prefix lengths, extraction settings)."""
     seq_len, suffix_len = _validate(token_ids, prefix_len)
     n = token_ids.shape[0]
     max_id = int(token_ids.max()) if n else -1
@@ -170,6 +181,10 @@ def scan(
         raise ValueError(f"vocab_size {vocab_size} must be in [1, {min(widths)}] (logit widths {widths})")
     if max_id >= vocab_size:
         raise ValueError(f"vocab_size {vocab_size} excludes token id {max_id}: its probability is undefined")
+    if options.scores:
+        lens = options.prefix_lens or sc.default_prefix_lens(prefix_len, seq_len)
+        lens = sc.check_prefix_lens(lens, suffix_len, seq_len)
+        options = ScanOptions(True, lens, sc.check_extraction(options.extraction))
 
     device = _device(model)
     if batch_size is None:
@@ -177,7 +192,9 @@ def scan(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
 
-    acc = _Accumulators(n, suffix_len, device, with_kld=reference is not None, with_greedy=return_greedy)
+    acc = _Accumulators(
+        n, suffix_len, device, options, with_kld=reference is not None, with_greedy=return_greedy
+    )
     models = [model] if reference is None else [model, reference]
     training = [m.training for m in models]
     for m in models:
@@ -196,29 +213,51 @@ def scan(
 class _Accumulators:
     """Per-example sums kept on the model's device and copied to host once, so batches need no sync."""
 
-    def __init__(self, n: int, suffix_len: int, device: torch.device, *, with_kld: bool, with_greedy: bool):
-        def zeros() -> torch.Tensor:
-            return torch.zeros(n, dtype=torch.float64, device=device)
+    def __init__(
+        self,
+        n: int,
+        suffix_len: int,
+        device: torch.device,
+        options: ScanOptions,
+        *,
+        with_kld: bool,
+        with_greedy: bool,
+    ):
+        def zeros(*shape: int) -> torch.Tensor:
+            return torch.zeros(n, *shape, dtype=torch.float64, device=device)
 
-        self.suffix_len = suffix_len
+        self.suffix_len, self.options = suffix_len, options
         self.match_len = torch.zeros(n, dtype=torch.long, device=device)
         self.suffix_logprob, self.entropy_sum, self.nll_sum = zeros(), zeros(), zeros()
         self.kld_sum = zeros() if with_kld else None
         self.greedy = torch.zeros(n, suffix_len, dtype=torch.int32, device=device) if with_greedy else None
         self.min_margin = torch.full((n,), torch.inf, dtype=torch.float32, device=device)
+        self.min_k = self.min_k_pp = self.extraction = self.memorized_at = None
+        if options.scores:
+            self.min_k, self.min_k_pp = zeros(), zeros()
+            self.extraction = zeros(len(options.extraction))
+            self.memorized_at = torch.zeros(n, len(options.prefix_lens), dtype=torch.bool, device=device)
 
     def result(self, seq_len: int) -> ScanResult:
         match_len = self.match_len.cpu().numpy()
-        return ScanResult(
+        loss = self.nll_sum / (seq_len - 1)
+        res = ScanResult(
             memorized=match_len == self.suffix_len,
             match_len=match_len,
             suffix_logprob=self.suffix_logprob.cpu().numpy(),
             suffix_entropy=(self.entropy_sum / self.suffix_len).cpu().numpy(),
-            ppl=torch.exp(self.nll_sum / (seq_len - 1)).cpu().numpy(),
+            ppl=torch.exp(loss).cpu().numpy(),
             kld=None if self.kld_sum is None else (self.kld_sum / self.suffix_len).cpu().numpy(),
             greedy_tokens=None if self.greedy is None else self.greedy.cpu().numpy(),
             min_margin=self.min_margin.cpu().numpy().astype(np.float64),
+            loss=loss.cpu().numpy(),
         )
+        if self.options.scores:
+            res.min_k_20, res.min_k_pp_20 = self.min_k.cpu().numpy(), self.min_k_pp.cpu().numpy()
+            ex, at = self.extraction.cpu().numpy(), self.memorized_at.cpu().numpy()
+            res.extraction_logprob = {key: ex[:, i].copy() for i, key in enumerate(self.options.extraction)}
+            res.memorized_at = {k: at[:, i].copy() for i, k in enumerate(self.options.prefix_lens)}
+        return res
 
 
 def _scan_batch(
@@ -249,6 +288,9 @@ def _scan_batch(
     b = batch.shape[0]
     per_temp = _CUDA_CHUNK_ELEMENTS if logits.device.type == "cuda" else _CPU_CHUNK_ELEMENTS
     chunk = max(1, per_temp // (b * vocab_size))
+    if acc.options.scores:
+        scored_batch(logits, ref_logits, targets, first_suffix, vocab_size, chunk, acc, rows)
+        return
     # Prefix positions only feed the perplexity: log p(true token) needs a logsumexp, not the distribution.
     for c0 in range(0, first_suffix, chunk):
         c1 = min(c0 + chunk, first_suffix)
@@ -273,10 +315,10 @@ def _scan_batch(
         lp_true = lp.gather(-1, t.unsqueeze(-1)).squeeze(-1).double().sum(1)
         acc.suffix_logprob[rows] += lp_true
         acc.nll_sum[rows] -= lp_true
-        lp = _finite_(lp)
+        lp = finite_(lp)
         acc.entropy_sum[rows] -= torch.linalg.vecdot(lp.exp(), lp).double().sum(1)
         if ref_logits is not None:
-            lr = _finite_(ref_logits[:, suf, :vocab_size].float().log_softmax(-1))
+            lr = finite_(ref_logits[:, suf, :vocab_size].float().log_softmax(-1))
             acc.kld_sum[rows] += torch.linalg.vecdot(lr.exp(), lr - lp).double().sum(1)
     matched = correct.long().cumprod(1)
     acc.match_len[rows] = matched.sum(1)

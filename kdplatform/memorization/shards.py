@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from kdplatform.memorization.audit import AuditConfig, audit_scan
-from kdplatform.memorization.scan import scan
+from kdplatform.memorization.scan import ScanOptions, scan_with
 
 
 def shard_path(out_dir: Path, index: int) -> Path:
@@ -86,6 +86,7 @@ def scan_to_shards(
     on_shard: Callable[[int], None] | None = None,
     audit: AuditConfig | None = None,
     audit_generator=None,
+    options: ScanOptions | None = None,
 ) -> list[Path]:
     """Scan this process's shards of `examples_path` (missing ones only) and return their paths.
 
@@ -93,7 +94,8 @@ def scan_to_shards(
     `greedy_min_match`; None stores none. With `audit`, each shard's near-ties and a random sample (seeded
     by the shard index) are re-decided with float32 generate() (`audit_generator`, default a float32 copy
     of a half-precision `model`): the shard then stores the resolved decisions, `audited` and
-    `audit_disagreed` per example, and its audit record beside it (:func:`read_audits`).
+    `audit_disagreed` per example, and its audit record beside it (:func:`read_audits`). `options` chooses
+    the scores (prefix lengths, extraction settings); each shard stores :meth:`ScanResult.score_columns`.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -105,10 +107,11 @@ def scan_to_shards(
         audit_generator = copy.deepcopy(model).float()  # made once, not per shard
     for index in tqdm(todo, desc="scan shards", unit="shard", disable=None if rank == 0 else True):
         ids, tokens = _read_shard(pf, index, shard_size)
-        res = scan(
+        res = scan_with(
             model,
             torch.from_numpy(tokens),
             prefix_len,
+            options or ScanOptions(),
             batch_size=batch_size,
             reference=reference,
             return_greedy=greedy_min_match is not None,
@@ -134,6 +137,8 @@ def scan_to_shards(
             cols["audit_disagreed"] = pa.array(np.isin(np.arange(len(ids)), checked.disagreed), pa.bool_())
         if res.kld is not None:
             cols["kld"] = pa.array(res.kld, pa.float64())
+        for name, values in res.score_columns().items():
+            cols[name] = pa.array(values, pa.bool_() if values.dtype == bool else pa.float64())
         if res.greedy_tokens is not None:
             keep = res.match_len >= greedy_min_match
             cols["greedy_tokens"] = pa.array(

@@ -12,7 +12,14 @@ import torch
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
 from kdplatform.data.examples import Examples
-from kdplatform.memorization import AuditConfig, audit_scan, greedy_reference, own_greedy_sequences, scan
+from kdplatform.memorization import (
+    AuditConfig,
+    ScanOptions,
+    audit_scan,
+    greedy_reference,
+    own_greedy_sequences,
+    scan,
+)
 from kdplatform.memorization.shards import audit_path, read_audits, scan_to_shards
 
 PREFIX, SEQ = 16, 48
@@ -108,5 +115,19 @@ def test_audited_shards_store_margins_flags_and_records(model, own, tmp_path):
     assert total["checked"] == sum(int(np.sum(x.column("audited").to_numpy())) for x in tables)
     assert total["disagreements"] == sum(int(np.sum(x.column("audit_disagreed").to_numpy())) for x in tables)
     assert all(x.column("memorized").to_numpy().all() for x in tables)
+    scores = {"loss", "min_k_20", "min_k_pp_20", "pex_t100", "pex_t070_k40", f"memorized_p{PREFIX}"}
+    assert all(scores <= set(x.column_names) for x in tables)
+    # The audit's decision is the prefix length's own: memorized_p16 follows the resolved memorized.
+    assert all(x.column(f"memorized_p{PREFIX}").equals(x.column("memorized")) for x in tables)
     plain = scan_to_shards(model, tmp_path / "ex.parquet", tmp_path / "plain", PREFIX, shard_size=20)
     assert read_audits(plain) is None and "audited" not in pq.read_table(plain[0]).column_names
+    bare = scan_to_shards(
+        model,
+        tmp_path / "ex.parquet",
+        tmp_path / "bare",
+        PREFIX,
+        shard_size=20,
+        options=ScanOptions(scores=False),
+    )
+    names = pq.read_table(bare[0]).column_names
+    assert "loss" in names and "min_k_20" not in names and f"memorized_p{PREFIX}" not in names

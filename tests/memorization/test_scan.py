@@ -231,7 +231,17 @@ def test_result_shape_columns_and_mode_restored():
     assert model.training
     assert res.kld is None and res.greedy_tokens is None and len(res) == 4
     cols = res.as_columns()
-    assert set(cols) == {"memorized", "match_len", "suffix_logprob", "suffix_entropy", "ppl", "min_margin"}
+    base = {"memorized", "match_len", "suffix_logprob", "suffix_entropy", "ppl", "min_margin", "loss"}
+    scores = {
+        "min_k_20",
+        "min_k_pp_20",
+        "pex_t100",
+        "pex_t070",
+        "pex_t100_k40",
+        "pex_t070_k40",
+        "memorized_p8",
+    }
+    assert set(cols) == base | scores
     assert all(len(c) == 4 for c in cols.values())
     pa = pytest.importorskip("pyarrow")
     table = pa.table(scan(model, x, PREFIX, reference=model, return_greedy=True).as_columns())
