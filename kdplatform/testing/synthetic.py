@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import Engine
+from sqlalchemy import inspect as sa_inspect
 
 from kdplatform.store import db
 from kdplatform.store.schema import Role, StageKind
@@ -163,6 +164,9 @@ def _write_examples(
     mem: dict[int, set[int]] = {t.ids["run_id"]: set() for j in jobs for t in j.trained}
     kept: dict[str, list[pa.Table]] = {"examples": [], "scans": [], "kld": []}
     files = _TokenFiles(d, fresh, vocab_words)
+    # A study may be built at an older schema revision (the migration tests): write the columns it has.
+    schema = sa_inspect(engine)
+    live = {t: {c["name"] for c in schema.get_columns(t)} for t in schema.get_table_names()}
     for c, start in enumerate(range(0, d.n_examples, d.chunk_rows)):
         rng = np.random.default_rng([d.seed, 1, c])
         chunk = _chunk(d, rng, start)
@@ -172,6 +176,7 @@ def _write_examples(
         with engine.begin() as conn:
 
             def insert(table: str, rows: pa.Table, keep: str | None = None) -> None:
+                rows = rows.select([c for c in rows.column_names if c in live[table]])
                 db.bulk_insert(conn, table, rows)  # noqa: B023  (called within this iteration only)
                 if keep and d.keep_rows:
                     kept[keep].append(rows)
