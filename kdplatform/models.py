@@ -13,6 +13,8 @@ float32 before a softmax, KL, log-probability or argmax.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +119,21 @@ def logit_width(model) -> int:
 
 def n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+@contextmanager
+def plain_generation_config(model) -> Iterator[None]:
+    """Hide the checkpoint's generation defaults (eos, repetition penalty, suppressed tokens, ...).
+
+    ``generate`` fills every unset field of the passed config from ``model.generation_config``, so an
+    ``eos_token_id=None`` would come back as the checkpoint's eos, and ``min_new_tokens`` would then mask
+    that token: greedy decoding would no longer be the plain argmax of the logits.
+    """
+    from transformers import GenerationConfig
+
+    saved = model.generation_config
+    model.generation_config = GenerationConfig()
+    try:
+        yield
+    finally:
+        model.generation_config = saved

@@ -7,9 +7,6 @@ slow (S sequential steps) and is not the production path.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
 import torch
 from transformers import GenerationConfig, PreTrainedModel
@@ -22,22 +19,7 @@ from kdplatform.memorization.scan import (
     _validate,
     default_batch_size,
 )
-
-
-@contextmanager
-def _plain_generation_config(model: PreTrainedModel) -> Iterator[None]:
-    """Hide the checkpoint's generation defaults (eos, repetition penalty, suppressed tokens, ...).
-
-    ``generate`` fills every unset field of the passed config from ``model.generation_config``, so an
-    ``eos_token_id=None`` would come back as the checkpoint's eos, and ``min_new_tokens`` would then mask
-    that token: greedy decoding would no longer be the plain argmax of the logits.
-    """
-    saved = model.generation_config
-    model.generation_config = GenerationConfig()
-    try:
-        yield
-    finally:
-        model.generation_config = saved
+from kdplatform.models import plain_generation_config
 
 
 def greedy_reference(
@@ -71,7 +53,7 @@ def greedy_reference(
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode(), _plain_generation_config(model):
+        with torch.inference_mode(), plain_generation_config(model):
             for start in range(0, n, batch_size):
                 prefix = token_ids[start : start + batch_size, :prefix_len].to(device, torch.long)
                 out = model.generate(

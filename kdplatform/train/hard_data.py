@@ -9,27 +9,12 @@ full length and is exactly the teacher's greedy chain.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from kdplatform.models import plain_generation_config
 from kdplatform.train.checks import check_token_ids
-
-
-@contextmanager
-def _plain_generation_defaults(model) -> Iterator[None]:
-    """Hide the checkpoint's generation config: `generate` fills unset fields from it (eos among them)."""
-    from transformers import GenerationConfig
-
-    saved = model.generation_config
-    model.generation_config = GenerationConfig()
-    try:
-        yield
-    finally:
-        model.generation_config = saved
 
 
 def default_batch_size(model, seq_len: int) -> int:
@@ -113,7 +98,7 @@ def generate_hard_data(
     was_training = teacher.training
     teacher.eval()
     try:
-        with torch.inference_mode(), _plain_generation_defaults(teacher):
+        with torch.inference_mode(), plain_generation_config(teacher):
             for start in tqdm(range(0, n, batch_size), desc="hard data", unit="batch", disable=None):
                 prefix = token_ids[start : start + batch_size, :prefix_len].to(device, torch.long)
                 gen = teacher.generate(
