@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -53,8 +62,12 @@ class DataSpec(Strict):
     """Windows skipped before D starts: picks an example range of a corpus (the continued-pre-training
     setup trains on a range the base checkpoints have not seen)."""
     seq_len: PositiveInt = 100
+    """The memorization window L: memorization is tested on each example's first seq_len tokens."""
     prefix_len: PositiveInt = 50
     """Prefix tokens given to the model; the suffix is seq_len - prefix_len tokens."""
+    train_len: PositiveInt | None = None
+    """Tokens per training example (None: seq_len). The paper trains on 256-token sequences and tests
+    memorization on their first 100 tokens: seq_len 100, train_len 256."""
     max_corpus_chars: PositiveInt = 20_000_000
     seed: int = 0
     """Fixes which documents are used and their order."""
@@ -74,7 +87,27 @@ class DataSpec(Strict):
                 f"prefix_len ({self.prefix_len}) must be shorter than seq_len ({self.seq_len}): "
                 "the suffix is seq_len - prefix_len tokens"
             )
+        if self.train_len is not None and self.train_len < self.seq_len:
+            raise ValueError(
+                f"train_len ({self.train_len}) must be at least seq_len ({self.seq_len}): memorization is "
+                "tested on each training example's first seq_len tokens; raise train_len or omit it "
+                "(it defaults to seq_len)"
+            )
         return self
+
+    @property
+    def training_len(self) -> int:
+        """Tokens per training (and validation) example: train_len, else seq_len."""
+        return self.seq_len if self.train_len is None else self.train_len
+
+    @model_serializer(mode="wrap")
+    def _without_unset_train_len(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A train_len of None is left out of the dump, so the stage and job hashes of a spec that does
+        not set it are the ones planned before it existed (existing workdirs resume)."""
+        out = handler(self)
+        if self.train_len is None:
+            out.pop("train_len", None)
+        return out
 
 
 class ModelSpec(Strict):
@@ -136,14 +169,22 @@ class DistillSpec(Strict):
 
 class RoleSpec(Strict):
     model: ModelSpec
+    train: TrainSpec | None = TrainSpec()
+    """`null` uses the checkpoint as it is, untrained (the continued-pre-training setup's teacher and
+    baseline are published Pythia checkpoints): the stage saves it and records its validation loss."""
+
+
+class TrainedRoleSpec(RoleSpec):
+    """A role that is trained by definition (every student): `train` cannot be null."""
+
     train: TrainSpec = TrainSpec()
 
 
-class StudentSpec(RoleSpec):
+class StudentSpec(TrainedRoleSpec):
     distill: DistillSpec = DistillSpec()
 
 
-class HardStudentSpec(RoleSpec):
+class HardStudentSpec(TrainedRoleSpec):
     seeds: list[int] | None = None
     """A subset of the job's seeds to train this role for; default all of them."""
 

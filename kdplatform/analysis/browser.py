@@ -233,7 +233,8 @@ def continuation_parts(
         return None
     ids = [int(x) for x in str(greedy_tokens or "").split()]
     prefix_len = int(example.get("prefix_len") or 0)
-    suffix = truth[prefix_len:] if truth is not None and prefix_len else None
+    seq_len = int(example.get("seq_len") or 0) or None  # the memorization window; truth may be longer
+    suffix = truth[prefix_len:seq_len] if truth is not None and prefix_len else None
     if decode is not None and ids:
         pieces = token_pieces(ids, decode)
         k = first_mismatch(suffix, ids) if suffix is not None else min(int(match_len), len(ids))

@@ -1,9 +1,10 @@
 """Tokenizers and fixed-length training examples with stable ids.
 
-Documents are tokenized, joined with the end-of-text token, and cut into windows of exactly `seq_len`
-tokens (no padding, as the discoverable-memorization test needs prefix + suffix). Exact duplicate windows
-are dropped; ids are the window's position in that stable order, so the same corpus, seed and tokenizer
-always give the same ids.
+Documents are tokenized, joined with the end-of-text token, and cut into windows of exactly the training
+length (`data.train_len`, default `seq_len`; no padding, as the discoverable-memorization test needs prefix
++ suffix). Memorization is tested on each window's first `seq_len` tokens. Exact duplicate windows are
+dropped; ids are the window's position in that stable order, so the same corpus, seed and tokenizer always
+give the same ids.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class Examples:
 
 
 def make_windows(docs: list[str], tokenizer, seq_len: int, limit: int) -> np.ndarray:
-    """Unique windows of `seq_len` tokens, in corpus order, at most `limit` of them."""
+    """Unique windows of `seq_len` tokens (the training length), in corpus order, at most `limit`."""
     eos = tokenizer.eos_token_id
     seen: set[bytes] = set()
     windows: list[np.ndarray] = []
@@ -106,7 +107,7 @@ def split_examples(windows: np.ndarray, n_train: int, n_val: int) -> tuple[Examp
     if len(windows) < n_train + n_val:
         raise ValueError(
             f"the corpus gives only {len(windows)} distinct windows, but data.num_examples + "
-            f"data.val_examples = {n_train + n_val}; lower them, shorten seq_len, or add text"
+            f"data.val_examples = {n_train + n_val}; lower them, shorten seq_len / train_len, or add text"
         )
     ids = np.arange(n_train + n_val, dtype=np.int64)
     return (
@@ -115,26 +116,36 @@ def split_examples(windows: np.ndarray, n_train: int, n_val: int) -> tuple[Examp
     )
 
 
-def example_texts(examples: Examples, tokenizer, prefix_len: int, split: str) -> pa.Table:
-    """Decoded text, prefix/suffix text and zlib entropy for each example: the `examples` table rows."""
+def example_texts(
+    examples: Examples, tokenizer, prefix_len: int, split: str, seq_len: int | None = None
+) -> pa.Table:
+    """Decoded text, prefix/suffix text and zlib entropy for each example: the `examples` table rows.
+
+    `text` and `n_tokens` describe the whole (training) window; prefix, suffix and zlib entropy describe
+    the memorization sequence, its first `seq_len` tokens (None: the whole window), as the paper computes
+    zlib over the tested 100 tokens. zlib_bits_per_token is therefore 8 * zlib_entropy / seq_len.
+    """
+    width = examples.tokens.shape[1]
+    seq_len = width if seq_len is None else seq_len
+    if not prefix_len < seq_len <= width:
+        raise ValueError(f"need prefix_len ({prefix_len}) < seq_len ({seq_len}) <= window width ({width})")
     texts, prefixes, suffixes, zlib = [], [], [], []
     for row in examples.tokens:
         text = tokenizer.decode(row.tolist())
         texts.append(text)
         prefixes.append(tokenizer.decode(row[:prefix_len].tolist()))
-        suffixes.append(tokenizer.decode(row[prefix_len:].tolist()))
-        zlib.append(zlib_entropy(text))
-    n_tokens = examples.tokens.shape[1]
+        suffixes.append(tokenizer.decode(row[prefix_len:seq_len].tolist()))
+        zlib.append(zlib_entropy(text if seq_len == width else tokenizer.decode(row[:seq_len].tolist())))
     zlib_arr = np.asarray(zlib, dtype=np.int64)
     return pa.table(
         {
             "example_id": pa.array(examples.example_ids, pa.int64()),
             "split": pa.array([split] * len(examples), pa.string()),
-            "n_tokens": pa.array(np.full(len(examples), n_tokens), pa.int32()),
+            "n_tokens": pa.array(np.full(len(examples), width), pa.int32()),
             "text": pa.array(texts, pa.string()),
             "prefix_text": pa.array(prefixes, pa.string()),
             "suffix_text": pa.array(suffixes, pa.string()),
             "zlib_entropy": pa.array(zlib_arr, pa.int64()),
-            "zlib_bits_per_token": pa.array(8.0 * zlib_arr / n_tokens, pa.float64()),
+            "zlib_bits_per_token": pa.array(8.0 * zlib_arr / seq_len, pa.float64()),
         }
     )

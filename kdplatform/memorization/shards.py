@@ -77,6 +77,7 @@ def scan_to_shards(
     out_dir: Path,
     prefix_len: int,
     *,
+    seq_len: int | None = None,
     reference=None,
     batch_size: int | None = None,
     shard_size: int = 50_000,
@@ -89,6 +90,9 @@ def scan_to_shards(
     options: ScanOptions | None = None,
 ) -> list[Path]:
     """Scan this process's shards of `examples_path` (missing ones only) and return their paths.
+
+    Each row's first `seq_len` tokens are scanned (prefix + suffix: the memorization window, shorter than
+    the training windows when the job sets `data.train_len`); None scans whole rows.
 
     Greedy continuations are kept (as a list column) only for examples with match_len >=
     `greedy_min_match`; None stores none. With `audit`, each shard's near-ties and a random sample (seeded
@@ -107,6 +111,7 @@ def scan_to_shards(
         audit_generator = copy.deepcopy(model).float()  # made once, not per shard
     for index in tqdm(todo, desc="scan shards", unit="shard", disable=None if rank == 0 else True):
         ids, tokens = _read_shard(pf, index, shard_size)
+        tokens = np.ascontiguousarray(tokens[:, :seq_len])  # the one place scanning cuts the window
         res = scan_with(
             model,
             torch.from_numpy(tokens),

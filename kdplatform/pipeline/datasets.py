@@ -56,10 +56,14 @@ def dataset_row(
         return s.scalar(select(Dataset).where(Dataset.digest == digest))
 
 
-def insert_examples(s: Session, ds_id: int, path: Path, tok, prefix_len: int, split: str) -> None:
-    """Decoded texts and zlib entropy of an examples file, inserted in bounded chunks."""
+def insert_examples(
+    s: Session, ds_id: int, path: Path, tok, prefix_len: int, split: str, seq_len: int | None = None
+) -> None:
+    """Decoded texts and zlib entropy of an examples file, inserted in bounded chunks; prefix, suffix and
+    zlib are of each window's first `seq_len` tokens, the memorization sequence (None: the whole window)."""
     from kdplatform.data.examples import Examples, example_texts
 
     for batch in pq.ParquetFile(path).iter_batches(batch_size=20_000):
-        rows = example_texts(Examples.from_arrow(pa.Table.from_batches([batch])), tok, prefix_len, split)
+        ex = Examples.from_arrow(pa.Table.from_batches([batch]))
+        rows = example_texts(ex, tok, prefix_len, split, seq_len)
         db.bulk_insert(s.connection(), "examples", with_ids(rows, dataset_id=ds_id))

@@ -80,7 +80,7 @@ def plan(spec: JobSpec) -> Plan:
     ) -> None:
         cfg = {
             "model": rs.model.model_dump(mode="json"),
-            "train": rs.train.model_dump(mode="json"),
+            "train": None if rs.train is None else rs.train.model_dump(mode="json"),
             "seed": seed,
         }
         cfg.update({k: v for k, v in kw.items() if v is not None})

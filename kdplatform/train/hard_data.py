@@ -1,10 +1,11 @@
 """D_hard for sequence-level (hard) distillation (paper section 6): the teacher's greedy continuations.
 
 Each row keeps the example's true first ``prefix_len`` tokens and continues with the teacher's greedy
-(argmax) tokens up to the example's full length. Decoding is plain argmax at every step: the end-of-text
-token is an ordinary token here (generation neither stops at it nor suppresses it), and none of the
-checkpoint's generation defaults (repetition penalty, suppressed tokens, ...) apply, so every row has the
-full length and is exactly the teacher's greedy chain.
+(argmax) tokens up to the example's full length, the training length (the paper: 206 tokens after a
+50-token prefix of a 256-token sequence, though memorization is tested on the first 100). Decoding is
+plain argmax at every step: the end-of-text token is an ordinary token here (generation neither stops at
+it nor suppresses it), and none of the checkpoint's generation defaults (repetition penalty, suppressed
+tokens, ...) apply, so every row has the full length and is exactly the teacher's greedy chain.
 """
 
 from __future__ import annotations

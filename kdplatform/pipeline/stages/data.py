@@ -40,7 +40,7 @@ def prepare_data(spec: JobSpec, layout: Layout, echo: Callable[[str], None]) -> 
             tok.save_pretrained(tmp / "tokenizer")
         else:
             tok = train_tokenizer(docs, d.tokenizer.vocab_size, tmp / "tokenizer")
-        windows = make_windows(docs, tok, d.seq_len, d.skip_examples + d.num_examples + d.val_examples)
+        windows = make_windows(docs, tok, d.training_len, d.skip_examples + d.num_examples + d.val_examples)
         train, val = split_examples(windows[d.skip_examples :], d.num_examples, d.val_examples)
         train.write(tmp / "train.parquet")
         val.write(tmp / "val.parquet")
@@ -65,12 +65,14 @@ def run(ctx: StageContext) -> None:
             "val": array_digest(val.tokens),
             "tokenizer": d.tokenizer.name or f"bpe{d.tokenizer.vocab_size}",
         }
+        # Windows longer than seq_len no longer imply the memorization window the rows record.
+        | ({} if d.train_len is None else {"window": [d.prefix_len, d.seq_len]})
     )
     with ctx.session() as s, s.begin():
 
         def fill(ds: Dataset) -> None:
             for split in ("train", "val"):
-                insert_examples(s, ds.id, out / f"{split}.parquet", tok, d.prefix_len, split)
+                insert_examples(s, ds.id, out / f"{split}.parquet", tok, d.prefix_len, split, d.seq_len)
 
         ds = dataset_row(
             s,
@@ -82,7 +84,7 @@ def run(ctx: StageContext) -> None:
                 source=d.source,
                 tokenizer=d.tokenizer.name or f"bpe-{d.tokenizer.vocab_size}",
                 vocab_size=len(tok),
-                seq_len=d.seq_len,
+                seq_len=d.seq_len,  # the memorization window; the files' windows have d.training_len
                 prefix_len=d.prefix_len,
                 num_train=len(train),
                 num_val=len(val),
@@ -98,4 +100,5 @@ def run(ctx: StageContext) -> None:
     ctx.tracker.log_metrics(
         ctx.mlflow_id, {"num_train": len(train), "num_val": len(val), "vocab_size": len(tok)}
     )
-    ctx.echo(f"       {len(train)} train + {len(val)} val examples of {d.seq_len} tokens, vocab {len(tok)}")
+    size = f"{d.training_len} tokens" + ("" if d.train_len is None else f" (memorization: first {d.seq_len})")
+    ctx.echo(f"       {len(train)} train + {len(val)} val examples of {size}, vocab {len(tok)}")

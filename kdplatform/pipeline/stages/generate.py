@@ -1,5 +1,6 @@
 """The `generate` stage: D_hard, each training example's true prefix followed by the teacher's greedy
-continuation (the paper's section 6), the training data of the hard-label student."""
+continuation to the training length (the paper's section 6: 206 tokens after a 50-token prefix, 256 in all),
+the training data of the hard-label student."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def run(ctx: StageContext) -> None:
     with ctx.session() as s, s.begin():
 
         def fill(ds: Dataset) -> None:
-            insert_examples(s, ds.id, out / "train.parquet", tok, src.prefix_len, "train")
+            insert_examples(s, ds.id, out / "train.parquet", tok, src.prefix_len, "train", src.seq_len)
 
         ds = dataset_row(
             s,

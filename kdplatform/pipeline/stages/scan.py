@@ -58,6 +58,7 @@ def run(ctx: StageContext) -> None:
         Path(ds.path) / "train.parquet",
         shard_dir,
         ds.prefix_len,
+        seq_len=ds.seq_len,
         reference=reference,
         batch_size=sc.batch_size,
         shard_size=sc.shard_size,

@@ -39,7 +39,8 @@ def run(ctx: StageContext) -> None:
     rs = role_spec(ctx.spec, stage.role)
     data_key = HARD_DATA_KEY if stage.role == Role.STUDENT_HARD else DATA_KEY
     ds = ctx.dataset(data_key)
-    model = load_model(rs.model, vocab_size=ds.vocab_size, max_positions=ds.seq_len, seed=stage.seed)
+    max_positions = ctx.spec.data.training_len  # ds.seq_len is the memorization window, maybe shorter
+    model = load_model(rs.model, vocab_size=ds.vocab_size, max_positions=max_positions, seed=stage.seed)
     if model.get_input_embeddings().weight.shape[0] < ds.vocab_size:
         raise ValueError(
             f"{stage.key}: model embedding table ({model.get_input_embeddings().weight.shape[0]}) "
@@ -82,21 +83,27 @@ def run(ctx: StageContext) -> None:
         )
 
     out = ctx.checkpoint_dir(stage.key)
-    res = train(
-        model,
-        train_tokens,
-        ctx.tokens("val"),
-        cfg,
-        seed=stage.seed,
-        out_dir=out,
-        teacher=teacher,
-        kd=kd,
-        on_epoch=on_epoch,
-        desc=stage.key,
-        state_dir=ctx.layout.state_dir(stage.key),
-        stop_at_val_loss=target,
-        stage_hash=ctx.plan.hashes[stage.key],
-    )
+    if cfg is None:  # `train: null`: the checkpoint as it is
+        from kdplatform.train.as_is import record_as_is
+
+        ctx.echo("       train: null: the checkpoint is used as it is (no training)")
+        res = record_as_is(model, ctx.tokens("val"), out)
+    else:
+        res = train(
+            model,
+            train_tokens,
+            ctx.tokens("val"),
+            cfg,
+            seed=stage.seed,
+            out_dir=out,
+            teacher=teacher,
+            kd=kd,
+            on_epoch=on_epoch,
+            desc=stage.key,
+            state_dir=ctx.layout.state_dir(stage.key),
+            stop_at_val_loss=target,
+            stage_hash=ctx.plan.hashes[stage.key],
+        )
     if res.discarded_state:
         ctx.echo(f"       starts fresh: {res.discarded_state}")
     ctx.tracker.log_metrics(
