@@ -121,8 +121,8 @@ def test_example_rows_split_text_by_window(job):
         "FROM examples WHERE dataset_id = :d AND split = 'train' ORDER BY example_id",
         d=ds.id,
     )
-    assert len(rows) == len(ex)
-    for (eid, n_tokens, full, prefix, suffix, z, bits), row in zip(rows, ex.tokens, strict=True):
+    assert [r[0] for r in rows] == ex.example_ids.tolist()
+    for (_, n_tokens, full, prefix, suffix, z, bits), row in zip(rows, ex.tokens, strict=True):
         assert n_tokens == TRAIN_LEN and full == tok.decode(row.tolist()), "text is the whole window"
         assert prefix == tok.decode(row[:PREFIX_LEN].tolist())
         assert suffix == tok.decode(row[PREFIX_LEN:SEQ_LEN].tolist()), "the suffix ends at seq_len"
