@@ -1,0 +1,166 @@
+"""The paper's jobs as the paper ran them (jobs/paper/), and the two spec options they need: data.train_len
+(training windows longer than the memorization window) and `train: null` (a checkpoint used as it is)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from tiny_jobs import tiny_data
+
+from kdplatform.pipeline import plan
+from kdplatform.spec import DataSpec, JobSpec, SpecError, load_spec
+from kdplatform.store.schema import Role
+
+PAPER = Path(__file__).resolve().parents[2] / "jobs" / "paper"
+PAPER_JOBS = sorted(PAPER.glob("*.yaml"))
+STUDENT_ROLES = (Role.STUDENT, Role.STUDENT_HARD)
+
+
+def test_every_paper_job_is_here():
+    assert {p.name for p in PAPER_JOBS} == {
+        "pythia-fineweb.yaml",
+        "pythia-fineweb-temperature.yaml",
+        "pythia-wikitext.yaml",
+        "pythia-pretraining.yaml",
+    }
+
+
+@pytest.mark.parametrize("job", PAPER_JOBS, ids=lambda p: p.name)
+def test_paper_jobs_train_on_256_and_test_the_first_100(job):
+    spec = load_spec(job)
+    d = spec.data
+    assert (d.train_len, d.training_len, d.seq_len, d.prefix_len) == (256, 256, 100, 50)
+    p = plan(spec)
+    assert p.get("data").config["train_len"] == 256 and p.get("data").config["seq_len"] == 100
+    if spec.hard_student is not None:
+        gen = p.get("hard_data").config
+        assert d.training_len - gen["prefix_len"] == 206, "the teacher's greedy 206 tokens after 50"
+
+
+@pytest.mark.parametrize(
+    "job", [p for p in PAPER_JOBS if p.name != "pythia-pretraining.yaml"], ids=lambda p: p.name
+)
+def test_fine_tuning_jobs_train_for_table_2s_epochs(job):
+    """Table 2: teachers 3 epochs; Pythia baselines and students 4 (the hard student: the same budget)."""
+    p = plan(load_spec(job))
+    trained = [s for s in p.stages if s.kind == "train"]
+    assert trained
+    for st in trained:
+        expected = 3 if st.role == Role.TEACHER else 4
+        assert st.config["train"]["epochs"] == expected, st.key
+        assert st.config["train"]["lr"] == 5.0e-5
+
+
+def test_pretraining_job_is_appendix_a6():
+    spec = load_spec(PAPER / "pythia-pretraining.yaml")
+    t, b, s = spec.teacher, spec.baseline, spec.student
+    assert (t.model.name, t.model.revision, t.train) == ("EleutherAI/pythia-12b", "step116000", None)
+    assert (b.model.name, b.model.revision, b.train) == ("EleutherAI/pythia-2.8b", "step116000", None)
+    assert (s.model.name, s.model.revision) == ("EleutherAI/pythia-2.8b", "step115000")
+    assert s.train.epochs == 5 and s.distill.temperature == [2.0] and s.distill.objective == ["forward_kl"]
+    # Pythia's batch: 1024 sequences per step; one example stands for one sequence.
+    assert spec.data.skip_examples == 115_000 * 1024 and spec.data.num_examples == 1_000 * 1024
+    p = plan(spec)
+    assert p.get("train/teacher").config["train"] is None
+    assert p.get("train/baseline/s0").config["train"] is None
+    students = [st for st in p.stages if st.kind == "train" and st.role in STUDENT_ROLES]
+    assert [st.temperature for st in students] == [2.0]
+
+
+def test_hard_data_of_a_256_token_window_is_206_generated_tokens():
+    from kdplatform.models import build_neox
+    from kdplatform.train.hard_data import generate_hard_data
+
+    teacher = build_neox(
+        64,
+        seed=0,
+        max_position_embeddings=256,
+        num_hidden_layers=1,
+        hidden_size=16,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
+    rows = torch.randint(0, 64, (2, 256))
+    hard = generate_hard_data(teacher, rows, 50, vocab_size=64)
+    assert hard.shape == (2, 256)
+    assert np.array_equal(hard[:, :50], rows[:, :50].numpy())
+    assert not np.array_equal(hard[:, 50:], rows[:, 50:].numpy()), "206 tokens are the teacher's"
+
+
+# The plan of this spec before data.train_len existed (main at 76b8f14): a spec that does not set it must
+# keep every stage hash, or the workdirs of running jobs would rerun from their data stage.
+PINNED = {
+    "data": "a1de74f0ed0ee8c8",
+    "train/teacher": "f2aeb5cce1024dd4",
+    "scan/train/teacher": "914cd029acd69d4a",
+    "train/baseline/s0": "7c9f94290e404abc",
+    "scan/train/baseline/s0": "af6baa9f28984aa4",
+    "train/student/s0/forward_kl/T2": "d96cfd962ed03fb2",
+    "scan/train/student/s0/forward_kl/T2": "c20fc8903a9014f3",
+    "hard_data": "3222595dba4e26e4",
+    "train/student_hard/s0": "aad42a03acb7f38e",
+    "scan/train/student_hard/s0": "8fc2df2d0c45949a",
+}
+
+
+def _pinned_job(**data) -> dict:
+    student = {"model": {"preset": "tiny-student"}}
+    return {
+        "name": "pin",
+        "data": tiny_data(**data),
+        "teacher": {"model": {"preset": "tiny-teacher"}},
+        "baseline": student,
+        "student": student,
+        "hard_student": student,
+    }
+
+
+def test_a_spec_without_train_len_plans_the_hashes_it_planned_before():
+    spec = JobSpec.model_validate(_pinned_job())
+    assert plan(spec).hashes == PINNED
+    assert "train_len" not in spec.model_dump(mode="json")["data"]
+
+
+def test_train_len_changes_the_data_hash_and_everything_after_it():
+    spec = JobSpec.model_validate(_pinned_job(train_len=24))
+    hashes = plan(spec).hashes
+    assert spec.model_dump(mode="json")["data"]["train_len"] == 24
+    assert all(hashes[k] != PINNED[k] for k in PINNED), "every stage depends on the data"
+    explicit = JobSpec.model_validate(_pinned_job(train_len=16))  # = seq_len: the same windows
+    assert plan(explicit).hashes["data"] != PINNED["data"], "a train_len that is set is part of the config"
+
+
+def test_training_len_defaults_to_seq_len():
+    assert DataSpec(seq_len=40, prefix_len=20).training_len == 40
+    assert DataSpec(seq_len=40, prefix_len=20, train_len=64).training_len == 64
+
+
+def _write(tmp_path: Path, doc: dict) -> Path:
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_train_len_shorter_than_seq_len_is_refused_naming_both(tmp_path):
+    path = _write(tmp_path, _pinned_job(train_len=12))
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    msg = str(err.value)
+    assert str(path) in msg and "train_len (12)" in msg and "seq_len (16)" in msg and "omit it" in msg
+
+
+def test_train_null_is_for_teacher_and_baseline_only(tmp_path):
+    doc = _pinned_job()
+    doc["teacher"] = doc["teacher"] | {"train": None}
+    doc["baseline"] = doc["baseline"] | {"train": None}
+    spec = load_spec(_write(tmp_path, doc))
+    assert spec.teacher.train is None and spec.baseline.train is None
+    for role in ("student", "hard_student"):
+        bad = _pinned_job()
+        bad[role] = bad[role] | {"train": None}
+        with pytest.raises(SpecError, match=f"{role}.train"):
+            load_spec(_write(tmp_path, bad))
