@@ -16,6 +16,8 @@ from kdplatform.store.schema import Checkpoint, InputKind, Model, Role, Run, Run
 
 DISTILLED = (Role.STUDENT, Role.STUDENT_FILTERED, Role.STUDENT_CONVERGED)
 """The roles trained against the teacher's distributions (the hard student learns from its text)."""
+AS_IS_BATCH_SIZE = 8
+"""Validation rows per forward pass for a `train: null` role (which has no train.batch_size)."""
 
 
 def role_spec(spec: JobSpec, role: Role) -> RoleSpec:
@@ -84,10 +86,8 @@ def run(ctx: StageContext) -> None:
 
     out = ctx.checkpoint_dir(stage.key)
     if cfg is None:  # `train: null`: the checkpoint as it is
-        from kdplatform.train.as_is import record_as_is
-
         ctx.echo("       train: null: the checkpoint is used as it is (no training)")
-        res = record_as_is(model, ctx.tokens("val"), out)
+        res = _as_is(model, ctx.tokens("val"), out)
     else:
         res = train(
             model,
@@ -149,6 +149,30 @@ def run(ctx: StageContext) -> None:
         f"{res.tokens_per_s:.0f} tok/s"
         + ("" if res.reached_target is None else f", beat the baseline: {res.reached_target}")
     )
+
+
+def _as_is(model, val_tokens: np.ndarray, out: Path):
+    """`train: null` (the A.6 teacher and baseline are published checkpoints): the weights saved unchanged
+    where a trained role's go, so every reader finds them in one place pinned to the revision, and one
+    epoch-0 result with the validation loss. No training loss (NaN), no steps or tokens."""
+    import math
+    import time
+
+    from accelerate import PartialState
+
+    from kdplatform.train.loop import EpochStats, TrainResult, save_checkpoint
+    from kdplatform.train.precision import as_master_weights
+    from kdplatform.train.validate import evaluate
+
+    state, start = PartialState(), time.perf_counter()
+    model = as_master_weights(model).to(state.device)
+    val_loss = evaluate(model, val_tokens, AS_IS_BATCH_SIZE, state.device)
+    if state.is_main_process:
+        save_checkpoint(model, out)
+    state.wait_for_everyone()
+    seconds = time.perf_counter() - start
+    stats = EpochStats(0, math.nan, val_loss, math.exp(min(val_loss, 50.0)), tokens=0, seconds=seconds)
+    return TrainResult(epochs=[stats], seconds=seconds)
 
 
 def _exclusion(ctx: StageContext, tokens: np.ndarray) -> tuple[np.ndarray, int, int | None]:
