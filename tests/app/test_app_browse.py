@@ -161,6 +161,23 @@ def test_token_pieces_and_first_mismatch():
     }
 
 
+def test_continuation_parts_compare_within_the_memorization_window():
+    """With data.train_len the stored window runs past seq_len: a full match has no 'true next token'."""
+    vocab = {1: " the", 2: " cat", 3: " sat"}
+
+    def decode(ids):
+        return "".join(vocab[i] for i in ids)
+
+    ex = {"prefix_len": 2, "seq_len": 4, "suffix_text": " cat sat"}
+    parts = browser.continuation_parts(ex, "2 3", " cat sat", 2, decode, [9, 9, 2, 3, 1, 1])
+    assert (parts["matched"], parts["mismatch"], parts["expected"], parts["index"]) == (
+        " cat sat",
+        "",
+        None,
+        2,
+    )
+
+
 def test_continuation_parts_without_tokenizer_splits_on_characters():
     ex = {"prefix_len": 4, "suffix_text": "alpha beta gamma delta"}
     parts = browser.continuation_parts(ex, "5 6 7 8", "alpha beta gamut delta", 2, None, None)
