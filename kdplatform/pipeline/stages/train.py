@@ -3,6 +3,8 @@ checkpoints and lineage stored with it."""
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -155,9 +157,6 @@ def _as_is(model, val_tokens: np.ndarray, out: Path):
     """`train: null` (the A.6 teacher and baseline are published checkpoints): the weights saved unchanged
     where a trained role's go, so every reader finds them in one place pinned to the revision, and one
     epoch-0 result with the validation loss. No training loss (NaN), no steps or tokens."""
-    import math
-    import time
-
     from accelerate import PartialState
 
     from kdplatform.train.loop import EpochStats, TrainResult, save_checkpoint
