@@ -1,5 +1,5 @@
 """The `train` stage: one model of one role (teacher, baseline or a student) fine-tuned on D, its
-checkpoints and lineage stored with it."""
+checkpoints and lineage stored with it; a teacher or baseline with `train: null` is recorded as given."""
 
 from __future__ import annotations
 
