@@ -19,6 +19,8 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
 
 PRESETS = ("tiny-teacher", "tiny-student")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+"""Job and base names: they become directory names and stage keys."""
 Objective = Literal["forward_kl", "reverse_kl", "jsd"]
 
 
@@ -28,6 +30,12 @@ class SpecError(Exception):
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _text_source(v: str, offline: str) -> str:
+    if v == offline or v.startswith(("hf:", "files:")) and len(v.split(":", 1)[1]) > 0:
+        return v
+    raise ValueError(f"must be `{offline}`, `hf:NAME` or `files:PATH`")
 
 
 class TokenizerSpec(Strict):
@@ -63,9 +71,7 @@ class DataSpec(Strict):
     @field_validator("source")
     @classmethod
     def _source(cls, v: str) -> str:
-        if v == "builtin" or v.startswith(("hf:", "files:")) and len(v.split(":", 1)[1]) > 0:
-            return v
-        raise ValueError("must be `builtin`, `hf:NAME` or `files:PATH`")
+        return _text_source(v, "builtin")
 
     @model_validator(mode="after")
     def _lengths(self) -> DataSpec:
@@ -78,20 +84,27 @@ class DataSpec(Strict):
 
 
 class ModelSpec(Strict):
-    """A tiny preset built from GPTNeoXConfig (offline), or any AutoModelForCausalLM name or local path."""
+    """A tiny preset built from GPTNeoXConfig (offline), any AutoModelForCausalLM name or local path, or
+    a pretrained base of the job's `pretrain.bases` (`base: NAME`)."""
 
     preset: str | None = None
     name: str | None = None
+    base: str | None = None
+    """A key of `pretrain.bases`: the model starts from that base's weights."""
     revision: str | None = None
     config: dict[str, Any] = {}
     """Overrides of the preset's GPTNeoXConfig fields (e.g. num_hidden_layers)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
-        if (self.preset is None) == (self.name is None):
-            raise ValueError("give exactly one of `preset` (one of: " + ", ".join(PRESETS) + ") or `name`")
+        if sum(x is not None for x in (self.preset, self.name, self.base)) != 1:
+            raise ValueError(
+                "give exactly one of `preset` (one of: " + ", ".join(PRESETS) + "), `name` or `base`"
+            )
         if self.preset is not None and self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of: " + ", ".join(PRESETS))
+        if self.base is not None and (self.revision is not None or self.config):
+            raise ValueError("`base` takes no `revision` or `config`: set them on the base in pretrain.bases")
         return self
 
 
@@ -137,6 +150,57 @@ class DistillSpec(Strict):
 class RoleSpec(Strict):
     model: ModelSpec
     train: TrainSpec = TrainSpec()
+
+
+class CorpusSpec(Strict):
+    """The bases' pretraining text: disjoint from D, and tokenized with D's tokenizer."""
+
+    source: str = "stdlib-code"
+    """`stdlib-code` (the standard library's source without its docstrings, which the builtin D is made
+    of), `files:PATH` or `hf:NAME`."""
+    hf_config: str | None = None
+    split: str = "train"
+    text_field: str = "text"
+    max_chars: PositiveInt = 20_000_000
+    num_windows: PositiveInt = 4000
+    """Training windows (of the data's training length) the bases are pretrained on."""
+    val_windows: PositiveInt = 200
+    """Held-out windows of the corpus: each base's code validation loss."""
+    seed: int = 0
+    """Fixes which documents are used and their order."""
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        return _text_source(v, "stdlib-code")
+
+
+class BaseSpec(Strict):
+    """A pretrained base: a preset trained on the corpus (`train` given), or a hub checkpoint or local
+    path standing in for one (`train` null: used as it is)."""
+
+    model: ModelSpec
+    train: TrainSpec | None = None
+
+    @model_validator(mode="after")
+    def _trainable(self) -> BaseSpec:
+        if self.model.base is not None:
+            raise ValueError("a base cannot start from another base: give `preset` or `name`")
+        if self.model.preset is not None and self.train is None:
+            raise ValueError(
+                f"a base of preset {self.model.preset!r} needs `train` (a preset is random weights)"
+            )
+        return self
+
+
+class PretrainSpec(Strict):
+    """Bases pretrained before the job's training stages, cached outside the workdir for other jobs."""
+
+    corpus: CorpusSpec = CorpusSpec()
+    cache_dir: str | None = None
+    """Where trained bases are cached, one directory per base content hash; default <workdir>/../_bases
+    (runs/_bases for the default workdirs), shared by the jobs beside it."""
+    bases: Annotated[dict[Annotated[str, Field(pattern=NAME_PATTERN)], BaseSpec], Field(min_length=1)]
 
 
 class StudentSpec(RoleSpec):
@@ -200,7 +264,7 @@ class ScanSpec(Strict):
 
 
 class JobSpec(Strict):
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
     description: str | None = None
     """Free text shown at the top of the job's report: what the job is for, how it was calibrated."""
     workdir: str | None = None
@@ -212,6 +276,8 @@ class JobSpec(Strict):
     seeds: list[int] = [0]
     """Seeds for baselines and students (model init and data order); the teacher uses the first."""
     data: DataSpec = DataSpec()
+    pretrain: PretrainSpec | None = None
+    """Bases pretrained on a corpus disjoint from D, for roles whose model is `base: NAME`."""
     teacher: RoleSpec
     baseline: RoleSpec
     student: StudentSpec
@@ -262,6 +328,28 @@ class JobSpec(Strict):
         ):
             raise ValueError("classifier.features uses teacher_baseline_kld, which needs scan.kld: true")
         return self
+
+    def roles(self) -> dict[str, RoleSpec]:
+        """The job's role sections by field name (optional ones only when given)."""
+        out = {"teacher": self.teacher, "baseline": self.baseline, "student": self.student}
+        for name in ("hard_student", "filtered_student"):
+            if (rs := getattr(self, name)) is not None:
+                out[name] = rs
+        return out
+
+    @model_validator(mode="after")
+    def _bases_exist(self) -> JobSpec:
+        names = sorted(self.pretrain.bases) if self.pretrain else []
+        for field, rs in self.roles().items():
+            base = rs.model.base
+            if base is not None and base not in names:
+                have = f"the bases are: {', '.join(names)}" if names else "the job has no `pretrain:` section"
+                raise ValueError(f"{field}.model.base: unknown base {base!r}; {have}")
+        return self
+
+    def model_of(self, model: ModelSpec) -> ModelSpec:
+        """The model a spec names: a `base: NAME` resolved to that base's own model (preset or name)."""
+        return self.pretrain.bases[model.base].model if model.base is not None else model
 
     def content_hash(self) -> str:
         return hash_config(self.model_dump(mode="json"))
