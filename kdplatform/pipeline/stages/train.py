@@ -48,7 +48,7 @@ def run(ctx: StageContext) -> None:
     data_key = HARD_DATA_KEY if stage.role == Role.STUDENT_HARD else DATA_KEY
     ds = ctx.dataset(data_key)
     inputs = [RunInput(run_id=run_id, kind=InputKind.DATASET, dataset_id=ds.id)]
-    base, source = None, ctx.spec.model_of(rs.model)
+    base, origin = None, ctx.spec.model_of(rs.model)
     if rs.model.base is not None:
         base, b_run, b_ck = _base_checkpoint(ctx, base_key(rs.model.base))
         inputs.append(RunInput(run_id=run_id, kind=InputKind.BASE, input_run_id=b_run, checkpoint_id=b_ck))
@@ -58,7 +58,7 @@ def run(ctx: StageContext) -> None:
         max_positions=ds.seq_len,
         seed=stage.seed,
         base=base,
-        base_revision=source.revision,
+        base_revision=origin.revision,
     )
     if model.get_input_embeddings().weight.shape[0] < ds.vocab_size:
         raise ValueError(
@@ -112,7 +112,7 @@ def run(ctx: StageContext) -> None:
         | ({} if res.reached_target is None else {"reached_target": float(res.reached_target)}),
     )
     with ctx.session() as s, s.begin():
-        m = model_row(s, source.preset or source.name, source.revision, model)
+        m = model_row(s, origin.preset or origin.name, origin.revision, model)
         run = s.get(Run, run_id)
         run.model_id, run.dataset_id = m.id, ds.id
         s.add_all(checkpoint_rows(run_id, res.epochs, str(out)))  # every epoch, also those before a resume
