@@ -22,7 +22,7 @@ from kdplatform.pipeline.bases import read_base
 from kdplatform.pipeline.context import JobView, StageContext, now
 from kdplatform.pipeline.errors import StageFailed
 from kdplatform.pipeline.layout import Layout
-from kdplatform.pipeline.plan import DATA_KEY, Stage, plan
+from kdplatform.pipeline.plan import DATA_KEY, PRETRAIN_PREFIX, Stage, plan
 from kdplatform.pipeline.stages import STAGES
 from kdplatform.pipeline.stages.data import prepare_data
 from kdplatform.pipeline.status import StageStatus, assess, read_only
@@ -196,7 +196,8 @@ class JobRunner:
         for dep in stage.deps:
             dep_run = self.run_row(dep)
             if dep_run is not None and dep_run.mlflow_run_id:
-                tags[f"kdp.input.{dep.split('/')[1] if '/' in dep else dep}"] = dep_run.mlflow_run_id
+                name = "base" if dep.startswith(PRETRAIN_PREFIX) else dep.split("/")[1] if "/" in dep else dep
+                tags[f"kdp.input.{name}"] = dep_run.mlflow_run_id
         return tags
 
     def _execute(self, stage: Stage, h: str) -> None:

@@ -127,3 +127,16 @@ def test_plan_command_lists_the_base_stages(tmp_path, capsys):
     assert main(["plan", str(path)]) == 0
     out = capsys.readouterr().out
     assert "pretrain/teacher" in out and "pretrain/student" in out and "pretrain" in out.split("\n")[1]
+
+
+@pytest.mark.parametrize("used", [True, False], ids=["used", "unused"])
+def test_a_missing_hub_stand_in_is_refused_before_anything_is_written(tmp_path, capsys, used):
+    over = {"pretrain.bases.hub": {"model": {"name": str(tmp_path / "no-such-model")}}}
+    if used:
+        over["baseline.model"] = {"base": "hub"}
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(_job(workdir=str(tmp_path / "w"), **over)))
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "pretrain.bases.hub.model" in err and "does not exist" in err, err
+    assert not (tmp_path / "w").exists()
