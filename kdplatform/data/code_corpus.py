@@ -9,6 +9,7 @@ offline. `files:PATH` and `hf:NAME` read through `corpus.load_documents`.
 from __future__ import annotations
 
 import ast
+from typing import Any
 
 from kdplatform.data.corpus import load_documents, shuffled_prefix, stdlib_files
 
@@ -77,18 +78,9 @@ def stdlib_code_documents() -> list[str]:
     return docs
 
 
-def code_documents(
-    source: str,
-    *,
-    hf_config: str | None = None,
-    split: str = "train",
-    text_field: str = "text",
-    max_chars: int = 20_000_000,
-    seed: int = 0,
-) -> list[str]:
-    """The documents of a pretraining source, shuffled by `seed`, capped at about `max_chars` characters."""
+def code_documents(source: str, *, seed: int = 0, max_chars: int = 20_000_000, **options: Any) -> list[str]:
+    """The documents of a pretraining source, shuffled by `seed`, capped at about `max_chars` characters;
+    `options` (hf_config, split, text_field) go to `load_documents` for the `files:` and `hf:` sources."""
     if source != STDLIB_CODE:
-        return load_documents(
-            source, hf_config=hf_config, split=split, text_field=text_field, max_chars=max_chars, seed=seed
-        )
+        return load_documents(source, seed=seed, max_chars=max_chars, **options)
     return shuffled_prefix(stdlib_code_documents(), seed, max_chars)

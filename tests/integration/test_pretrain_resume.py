@@ -4,13 +4,10 @@ as the train stages do), publishes the base to the cache, and leaves no staging 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
-from tiny_jobs import tiny_data
+from tiny_jobs import run_cli, tiny_data
 
 TINY = {"num_hidden_layers": 1, "hidden_size": 16, "intermediate_size": 32}
 
@@ -35,24 +32,16 @@ def _job(tmp_path: Path) -> dict:
     }
 
 
-def _run(path: Path, workdir: Path, kill_at: str | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "KDP_KILL_AT"}
-    if kill_at:
-        env["KDP_KILL_AT"] = kill_at
-    cmd = [sys.executable, "-m", "kdplatform.cli", "run", str(path), "--workdir", str(workdir)]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-
-
 def test_a_killed_pretraining_resumes_from_its_state(tmp_path):
     path, work = tmp_path / "job.yaml", tmp_path / "work"
     path.write_text(yaml.safe_dump(_job(tmp_path)))
-    killed = _run(path, work, kill_at="epoch:pretrain/student:1")
+    killed = run_cli(path, work, kill_at="epoch:pretrain/student:1")
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert list((work / "checkpoints" / "pretrain-student.state").glob("step-*")), "a state was saved"
     assert not (tmp_path / "_bases").exists() or [p.name for p in (tmp_path / "_bases").iterdir()] == [
         "corpus"
     ]
-    rerun = _run(path, work)
+    rerun = run_cli(path, work)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     block = rerun.stdout.split("] pretrain/student", 1)[1].split("\n[", 1)[0]
     assert rerun.stdout.count("[resume] pretrain/student") == 1
@@ -64,7 +53,7 @@ def test_a_killed_pretraining_resumes_from_its_state(tmp_path):
     ref = tmp_path / "ref"
     ref.mkdir()
     (ref / "job.yaml").write_text(yaml.safe_dump(_job(tmp_path)))
-    assert _run(ref / "job.yaml", ref / "work").returncode == 0
+    assert run_cli(ref / "job.yaml", ref / "work").returncode == 0
     (want,) = [p for p in (ref / "_bases").iterdir() if p.name != "corpus"]
     assert want.name == cached[0].name
     assert (want / "model.safetensors").read_bytes() == (cached[0] / "model.safetensors").read_bytes()

@@ -247,8 +247,8 @@ def test_a_local_float16_checkpoint_stands_in_for_a_base(tmp_path):
     cfg = json.loads((runner.checkpoint_dir("train/baseline/s0") / "config.json").read_text())
     assert cfg.get("torch_dtype", cfg.get("dtype")) == "float32"  # fine-tuned as float32 master weights
     fine_tuned = load_pretrained(runner.checkpoint_dir("train/baseline/s0")).state_dict()
-    start = kdplatform.models.load_model(spec.baseline.model, vocab_size=0, max_positions=0, seed=0, base=path)
-    start = start.state_dict()
+    load = kdplatform.models.load_model
+    start = load(spec.baseline.model, vocab_size=0, max_positions=0, seed=0, base=path).state_dict()
     half = load_pretrained(hub, dtype=torch.float16).state_dict()
     assert all(start[k].dtype == torch.float32 and torch.equal(start[k], half[k].float()) for k in half)
     assert any(not torch.equal(fine_tuned[k], start[k]) for k in start)
