@@ -42,7 +42,7 @@ def _job(
             "pretrain": {"corpus": CORPUS | (corpus or {}), "bases": bases},
             "teacher": {"model": {"base": "teacher"}, "train": TRAIN},
             "baseline": {"model": {"base": student}, "train": TRAIN},
-            "student": {"model": {"base": student}, "train": TRAIN},
+            "student": {"model": {"base": student}, "train": TRAIN, "distill": {"converged_max_epochs": 2}},
             "scan": {"shard_size": 16, "kld": False, "audit_sample": 0},
         }
     )
@@ -105,6 +105,7 @@ def test_baseline_and_student_start_from_one_base_the_teacher_from_its_own(jobs)
         "train/teacher": "pretrain/teacher",
         "train/baseline/s0": "pretrain/student",
         "train/student/s0/forward_kl/T2": "pretrain/student",
+        "train/student_converged/s0": "pretrain/student",  # trained until it beats the baseline
     }
     rows = _q(
         a, "SELECT stage_key, kind, role, status FROM runs WHERE stage_key LIKE 'pretrain/%' ORDER BY 1"
@@ -130,13 +131,13 @@ def test_baseline_and_student_start_from_one_base_the_teacher_from_its_own(jobs)
         )
     )
     assert sizes["pretrain/teacher"] > sizes["pretrain/student"]  # a larger base for the teacher
-    # Job a's stages loaded: the two base presets (no base), then teacher, baseline, student from bases.
+    # Job a's stages loaded: the two base presets (no base), then the teacher, baseline, student and
+    # converged student from their bases.
     base = kdplatform.models.load_pretrained(paths["pretrain/student"]).state_dict()
-    (_, preset), (_, _), (t, _), (b, baseline), (s, student) = initial[:5]
-    assert (t, b, s) == (paths["pretrain/teacher"], paths["pretrain/student"], paths["pretrain/student"])
-    assert set(baseline) == set(base) == set(student)
-    for k in base:
-        assert torch.equal(baseline[k], base[k]) and torch.equal(student[k], base[k]), k
+    (_, preset), _, (t, _), *starts = initial[:6]
+    assert t == paths["pretrain/teacher"] and [p for p, _ in starts] == [paths["pretrain/student"]] * 3
+    for _, weights in starts:  # baseline, student, converged student: identical initial weights
+        assert set(weights) == set(base) and all(torch.equal(weights[k], base[k]) for k in base)
     assert not torch.equal(preset["lm_head.weight"], base["lm_head.weight"])  # pretraining moved it
 
 
@@ -166,7 +167,7 @@ def test_another_job_with_another_d_reuses_the_cached_bases(jobs):
         assert a.plan.hashes[key] == b.plan.hashes[key] and a.plan.hashes["data"] != b.plan.hashes["data"]
     for r in (a, b):
         assert len(_q(r, "SELECT id FROM runs WHERE role = 'base' AND status = 'done'")) == 2
-        assert len(_q(r, "SELECT id FROM run_inputs WHERE kind = 'base'")) == 3
+        assert len(_q(r, "SELECT id FROM run_inputs WHERE kind = 'base'")) == 4
     assert sorted(p.name for p in (root / "_bases").iterdir()) == sorted(
         ["corpus", a.plan.hashes["pretrain/teacher"], a.plan.hashes["pretrain/student"]]
     )
@@ -240,7 +241,11 @@ def test_a_local_float16_checkpoint_stands_in_for_a_base(tmp_path):
         "JOIN runs b ON b.id = i.input_run_id WHERE i.kind = 'base' AND b.stage_key = 'pretrain/hub' "
         "ORDER BY 1",
     )
-    assert edges == [("train/baseline/s0",), ("train/student/s0/forward_kl/T2",)]
+    assert edges == [
+        ("train/baseline/s0",),
+        ("train/student/s0/forward_kl/T2",),
+        ("train/student_converged/s0",),
+    ]
     assert not (
         runner.layout.bases_dir / runner.plan.hashes["pretrain/hub"]
     ).exists()  # nothing trained to cache
