@@ -46,11 +46,10 @@ def run(ctx: StageContext) -> None:
         path, revision = base.model.name, base.model.revision
         model = load_frozen(path, device, revision)
         code_val = evaluate(model, corpus.val, EVAL_BATCH, device)
-        nan = math.nan
-        epochs = [EpochStats(0, nan, code_val, math.exp(min(code_val, 50.0)), 0, 0.0)]
+        epochs = [EpochStats(0, math.nan, code_val, _ppl(code_val), 0, 0.0)]  # never trained here
         ctx.echo(f"       stands in as it is: {path}" + (f" at {revision}" if revision else ""))
     else:
-        out, revision = ctx.layout.base_dir(stage.key), None
+        out = ctx.layout.base_dir(stage.key)
         record = read_base(out)
         if record is not None:
             check_tokenizer(record, out, tok_digest)
@@ -58,11 +57,11 @@ def run(ctx: StageContext) -> None:
         else:
             record = _train(ctx, base, corpus, tok_digest, out)
         path, epochs = str(out), [EpochStats(**e) for e in record["epochs"]]
-        model = load_frozen(out, device)
+        model = load_frozen(out, device, dtype=torch.float32)  # tiny: evaluated as it was trained
     data_val = evaluate(model, ctx.tokens("val"), EVAL_BATCH, device)
     ctx.tracker.log_metrics(
         ctx.mlflow_id,
-        {"code_val_loss": epochs[-1].val_loss, "data_val_loss": data_val, "data_val_ppl": math.exp(data_val)},
+        {"code_val_loss": epochs[-1].val_loss, "data_val_loss": data_val, "data_val_ppl": _ppl(data_val)},
     )
     ctx.tracker.log_dataset(
         ctx.mlflow_id, f"code:{ctx.spec.pretrain.corpus.source}", str(corpus.path), corpus.digest
@@ -93,9 +92,13 @@ def run(ctx: StageContext) -> None:
         s.add(RunInput(run_id=ctx.run_id, kind=InputKind.DATASET, dataset_id=code.id))
         ctx.finish(s)
     ctx.echo(
-        f"       base {name}: val loss {data_val:.3f} on D (ppl {math.exp(data_val):.1f}), "
+        f"       base {name}: val loss {data_val:.3f} on D (ppl {_ppl(data_val):.1f}), "
         f"{epochs[-1].val_loss:.3f} on the corpus"
     )
+
+
+def _ppl(loss: float) -> float:
+    return math.exp(min(loss, 50.0))
 
 
 def _train(ctx: StageContext, base: BaseSpec, corpus, tok_digest: str, out: Path) -> dict:
