@@ -62,8 +62,21 @@ def model_family(model) -> str:
     return getattr(model.config, "model_type", "unknown")
 
 
-def load_model(spec: ModelSpec, *, vocab_size: int, max_positions: int, seed: int):
-    """Build a preset (random init under `seed`) or load pretrained weights by hub name / local path."""
+def load_model(
+    spec: ModelSpec,
+    *,
+    vocab_size: int,
+    max_positions: int,
+    seed: int,
+    base: str | Path | None = None,
+    base_revision: str | None = None,
+):
+    """Build a preset (random init under `seed`), or load pretrained weights by hub name / local path; a
+    `base: NAME` model loads `base`, the checkpoint (path or hub name) that base's stage recorded."""
+    if spec.base is not None:
+        if base is None:
+            raise ValueError(f"model `base: {spec.base}`: the base's checkpoint was not given")
+        return load_pretrained(base, revision=base_revision)
     if spec.preset is not None:
         torch.manual_seed(seed)
         return build_preset(spec.preset, vocab_size, max_positions, spec.config)

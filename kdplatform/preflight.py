@@ -69,18 +69,24 @@ def _check(spec: JobSpec) -> None:
     fs = spec.filtered_student
     if fs is not None and fs.exclude.startswith("file:"):
         exclusion_ids(fs.exclude)
-    roles = {"teacher": spec.teacher, "baseline": spec.baseline, "student": spec.student}
-    if spec.hard_student is not None:
-        roles["hard_student"] = spec.hard_student
-    named = {r: rs.model for r, rs in roles.items() if rs.model.name}
-    configs = {r: _config(f"{r}.model", m) for r, m in named.items()}
+    roles = {r: rs for r, rs in spec.roles().items() if r != "filtered_student"}
+    # A `base: NAME` is checked as the base's own model; its errors name the base's field.
+    fields = {
+        r: f"pretrain.bases.{rs.model.base}.model" if rs.model.base else f"{r}.model"
+        for r, rs in roles.items()
+    }
+    named = {r: spec.model_of(rs.model) for r, rs in roles.items() if spec.model_of(rs.model).name}
+    configs = {r: _config(fields[r], m) for r, m in named.items()}
+    for b, base in spec.pretrain.bases.items() if spec.pretrain else ():
+        if base.model.name and f"pretrain.bases.{b}.model" not in {fields[r] for r in named}:
+            _config(f"pretrain.bases.{b}.model", base.model)
     tok = spec.data.tokenizer
     vocabs: dict[str, dict[str, int]] = {}
     if tok.name:
         vocabs["data.tokenizer"] = _vocab("data.tokenizer.name", tok.name, tok.revision)
     for role in ("teacher", "student", "hard_student"):
         if role in named:
-            vocabs[f"{role}.model"] = _vocab(f"{role}.model.name", named[role].name, named[role].revision)
+            vocabs[fields[role]] = _vocab(f"{fields[role]}.name", named[role].name, named[role].revision)
     items = list(vocabs.items())
     for (a, va), (b, vb) in zip(items, items[1:], strict=False):
         if va != vb:
@@ -94,6 +100,6 @@ def _check(spec: JobSpec) -> None:
             width = getattr(cfg, "vocab_size", None)
             if width is not None and width < n:
                 raise SpecError(
-                    f"{role}.model: {named[role].name!r} has {width} embeddings but the tokenizer has {n} "
+                    f"{fields[role]}: {named[role].name!r} has {width} embeddings but the tokenizer has {n} "
                     "tokens; use the model family's tokenizer"
                 )

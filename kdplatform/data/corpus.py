@@ -20,11 +20,17 @@ LICENSE_DIR = Path("/usr/share/common-licenses")
 _SKIP_PARTS = {"test", "tests", "idlelib", "site-packages", "lib2to3", "turtledemo", "__pycache__"}
 
 
-def _stdlib_docstrings() -> Iterator[str]:
+def stdlib_files() -> Iterator[Path]:
+    """The standard library's source files the offline corpora read (tests, IDLE, demos skipped), in a
+    stable order: D takes their docstrings, the bases' `stdlib-code` corpus the rest."""
     root = Path(sysconfig.get_paths()["stdlib"])
     for path in sorted(root.rglob("*.py")):
-        if _SKIP_PARTS.intersection(path.relative_to(root).parts):
-            continue
+        if not _SKIP_PARTS.intersection(path.relative_to(root).parts):
+            yield path
+
+
+def _stdlib_docstrings() -> Iterator[str]:
+    for path in stdlib_files():
         try:
             tree = ast.parse(path.read_text(encoding="utf-8"))
         except (SyntaxError, UnicodeDecodeError, OSError):
@@ -117,6 +123,11 @@ def load_documents(
         docs = _hf_documents(source.removeprefix("hf:"), hf_config, split, text_field, max_chars)
     else:
         raise ValueError(f"unknown data source {source!r}")
+    return shuffled_prefix(docs, seed, max_chars)
+
+
+def shuffled_prefix(docs: list[str], seed: int, max_chars: int) -> list[str]:
+    """`docs` shuffled by `seed` (in place), then the first ones up to about `max_chars` characters."""
     random.Random(seed).shuffle(docs)
     out, total = [], 0
     for d in docs:

@@ -8,6 +8,9 @@
     <workdir>/checkpoints/<key>/          a training stage's final model (key with / as -)
     <workdir>/checkpoints/<key>.state/    its resumable training state
     <workdir>/scans/<key>/<hash>/         a scan's Parquet shards until they are ingested
+    <cache_dir>/<hash>/                   a trained base: its model and base.json (shared between jobs;
+                                          default cache_dir <workdir>/../_bases)
+    <cache_dir>/corpus/<digest>/          the bases' tokenized pretraining windows
 
 Files are built in a per-process sibling (`staging`) and renamed into place (`publish`), so a killed
 process never leaves a half-written directory under a final name.
@@ -32,6 +35,8 @@ class Layout:
     workdir: Path
     hashes: dict[str, str]
     """The plan's stage hashes: content-addressed directories are named by them."""
+    cache_dir: Path | None = None
+    """Where trained bases are cached (`pretrain.cache_dir`); None: `_bases` beside the workdir."""
 
     @property
     def lock_file(self) -> Path:
@@ -59,6 +64,17 @@ class Layout:
     def state_dir(self, train_key: str) -> Path:
         out = self.checkpoint_dir(train_key)
         return out.with_name(out.name + ".state")
+
+    @property
+    def bases_dir(self) -> Path:
+        return self.cache_dir if self.cache_dir is not None else self.workdir.parent / "_bases"
+
+    def base_dir(self, pretrain_key: str) -> Path:
+        """A trained base's cache directory, named by its stage hash (which no job's D is part of)."""
+        return self.bases_dir / self.hashes[pretrain_key]
+
+    def corpus_dir(self, digest: str) -> Path:
+        return self.bases_dir / "corpus" / digest
 
     def scan_shards(self, scan_key: str) -> Path:
         """This config's shard directory; its parent (all configs of the stage) is removed after ingest."""

@@ -18,6 +18,7 @@ DATA_KEY = "data"
 TEACHER_KEY = "train/teacher"
 HARD_DATA_KEY = "hard_data"
 CLASSIFY_KEY = "classify"
+PRETRAIN_PREFIX = "pretrain/"
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class Stage:
     seed: int | None = None
     temperature: float | None = None
     objective: str | None = None
+    ordering_only: tuple[str, ...] = ()
+    """Deps the stage runs after but whose hash is not part of its own: a base needs the data stage's
+    tokenizer, whose identity its config names itself, and not D (so jobs of other D share the base)."""
 
 
 @dataclass
@@ -39,12 +43,54 @@ class Plan:
 
     def __post_init__(self) -> None:
         for st in self.stages:
-            self.hashes[st.key] = hash_config(
-                {"config": st.config, "deps": [self.hashes[d] for d in st.deps]}
-            )
+            deps = [self.hashes[d] for d in st.deps if d not in st.ordering_only]
+            self.hashes[st.key] = hash_config({"config": st.config, "deps": deps})
 
     def get(self, key: str) -> Stage:
         return next(s for s in self.stages if s.key == key)
+
+
+def base_key(name: str) -> str:
+    """The stage key of the base `name` of `pretrain.bases`."""
+    return f"{PRETRAIN_PREFIX}{name}"
+
+
+TOKENIZER_FIELDS = ("source", "hf_config", "split", "text_field", "max_corpus_chars", "seed", "tokenizer")
+"""The data fields the data stage's tokenizer is a function of (not the number of examples)."""
+
+
+def _pretrain_stages(spec: JobSpec) -> list[Stage]:
+    """One stage per base, identified by what the base is a function of: the corpus, the base's model and
+    training, the seed, the tokenizer's data fields and the window length; never D's size or range."""
+    if spec.pretrain is None:
+        return []
+    data = spec.data.model_dump(mode="json")
+    tokenizer = {k: data[k] for k in TOKENIZER_FIELDS}
+    out = []
+    for name, base in spec.pretrain.bases.items():
+        cfg: dict[str, Any] = {"model": base.model.model_dump(mode="json")}
+        seed = None
+        if base.train is not None:
+            seed = spec.seeds[0]
+            cfg |= {
+                "train": base.train.model_dump(mode="json"),
+                "seed": seed,
+                "corpus": spec.pretrain.corpus.model_dump(mode="json"),
+                "tokenizer": tokenizer,
+                "seq_len": spec.data.training_len,
+            }
+        out.append(
+            Stage(
+                base_key(name),
+                StageKind.PRETRAIN,
+                cfg,
+                (DATA_KEY,),
+                Role.BASE,
+                seed,
+                ordering_only=(DATA_KEY,),
+            )
+        )
+    return out
 
 
 def _fmt_t(t: float) -> str:
@@ -72,12 +118,14 @@ def exclusion_digest(exclude: str) -> str | None:
 
 def plan(spec: JobSpec) -> Plan:
     """The stage DAG of a job, in an order where every stage follows its inputs."""
-    stages = [Stage(DATA_KEY, StageKind.DATA, spec.data.model_dump(mode="json"))]
+    stages = [Stage(DATA_KEY, StageKind.DATA, spec.data.model_dump(mode="json")), *_pretrain_stages(spec)]
     scan_cfg = spec.scan.model_dump(mode="json")
 
     def train(
         key: str, role: Role, rs: RoleSpec, seed: int, deps: tuple[str, ...] = (DATA_KEY,), **kw
     ) -> None:
+        if rs.model.base is not None:  # last: the converged student finds its baseline at deps[2]
+            deps = (*deps, base_key(rs.model.base))
         cfg = {
             "model": rs.model.model_dump(mode="json"),
             "train": None if rs.train is None else rs.train.model_dump(mode="json"),

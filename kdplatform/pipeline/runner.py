@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,16 +18,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kdplatform.pipeline import stale
+from kdplatform.pipeline.bases import read_base
 from kdplatform.pipeline.context import JobView, StageContext, now
 from kdplatform.pipeline.errors import StageFailed
 from kdplatform.pipeline.layout import Layout
-from kdplatform.pipeline.plan import DATA_KEY, Stage, plan
+from kdplatform.pipeline.plan import DATA_KEY, PRETRAIN_PREFIX, Stage, plan
 from kdplatform.pipeline.stages import STAGES
 from kdplatform.pipeline.stages.data import prepare_data
 from kdplatform.pipeline.status import StageStatus, assess, read_only
 from kdplatform.spec import JobSpec
 from kdplatform.store import db
-from kdplatform.store.schema import RUN_OWNED_TABLES, Dataset, Job, Run, Status
+from kdplatform.store.schema import RUN_OWNED_TABLES, Dataset, Job, Run, StageKind, Status
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,7 +63,8 @@ class JobRunner:
         self.spec = spec
         self.workdir = Path(workdir).resolve()
         self.plan = plan(spec)
-        self.layout = Layout(self.workdir, self.plan.hashes)
+        cache = spec.pretrain.cache_dir if spec.pretrain else None
+        self.layout = Layout(self.workdir, self.plan.hashes, Path(cache).resolve() if cache else None)
         self.database_url = database_url or spec.database_url or self.layout.default_database_url()
         self.tracking_uri = tracking_uri or spec.mlflow_tracking_uri or self.layout.default_tracking_uri()
         self.echo = echo
@@ -119,7 +122,7 @@ class JobRunner:
             self._mark_stale()
             for stage in self.plan.stages:
                 h = self.plan.hashes[stage.key]
-                action = assess(stage, h, self.run_row(stage.key)).action
+                action = self._assess(stage, self.run_row(stage.key)).action
                 if action == "skip":
                     self.echo(f"[skip] {stage.key} (done)")
                     continue
@@ -128,6 +131,14 @@ class JobRunner:
                 else:
                     self.echo(f"[run ] {stage.key}")
                 self._execute(stage, h)
+
+    def _assess(self, stage: Stage, row: Run | None) -> StageStatus:
+        """assess(), and a done base whose cache directory is gone is pretrained again."""
+        st = assess(stage, self.plan.hashes[stage.key], row)
+        trained_base = stage.kind == StageKind.PRETRAIN and "train" in stage.config
+        if st.action == "skip" and trained_base and read_base(self.layout.base_dir(stage.key)) is None:
+            return replace(st, why="run: its cached base is gone")
+        return st
 
     def _mark_stale(self) -> None:
         with self._session() as s, s.begin():
@@ -185,7 +196,8 @@ class JobRunner:
         for dep in stage.deps:
             dep_run = self.run_row(dep)
             if dep_run is not None and dep_run.mlflow_run_id:
-                tags[f"kdp.input.{dep.split('/')[1] if '/' in dep else dep}"] = dep_run.mlflow_run_id
+                name = "base" if dep.startswith(PRETRAIN_PREFIX) else dep.split("/")[1] if "/" in dep else dep
+                tags[f"kdp.input.{name}"] = dep_run.mlflow_run_id
         return tags
 
     def _execute(self, stage: Stage, h: str) -> None:
@@ -241,7 +253,7 @@ class JobRunner:
     def status(self) -> list[StageStatus]:
         """Each stage's state, timings, and what `run` would do with it; writes nothing."""
         rows = self.stored_runs()
-        return [assess(st, self.plan.hashes[st.key], rows.get(st.key)) for st in self.plan.stages]
+        return [self._assess(st, rows.get(st.key)) for st in self.plan.stages]
 
     def stale_runs(self) -> list[Run]:
         """The stored runs whose stage left the plan (marked stale by `run`, or not yet); writes nothing."""

@@ -38,6 +38,7 @@ class StageKind(StrEnum):
     """What a stage (a `runs` row) does; `runs.kind`."""
 
     DATA = "data"
+    PRETRAIN = "pretrain"
     GENERATE = "generate"
     TRAIN = "train"
     SCAN = "scan"
@@ -61,6 +62,8 @@ class Role(StrEnum):
     TEACHER = "teacher"
     BASELINE = "baseline"
     STUDENT = "student"
+    BASE = "base"
+    """A pretrained base (or a hub checkpoint standing in for one) that fine-tuned roles start from."""
     STUDENT_CONVERGED = "student_converged"
     STUDENT_HARD = "student_hard"
     STUDENT_FILTERED = "student_filtered"
@@ -79,6 +82,8 @@ class InputKind(StrEnum):
     REFERENCE = "reference"
     EXCLUSION = "exclusion"
     SCAN = "scan"
+    BASE = "base"
+    """The pretrained base (its run and final checkpoint) a trained model's initial weights come from."""
 
 
 RUN_OWNED_TABLES: dict[str, str] = {

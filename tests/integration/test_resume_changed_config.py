@@ -3,12 +3,8 @@ training state belongs to the old config (its stage hash), so it is removed, not
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import yaml
-from tiny_jobs import tiny_data
+from tiny_jobs import run_cli, tiny_data
 
 TINY = {"num_hidden_layers": 1, "hidden_size": 16, "intermediate_size": 32}
 
@@ -26,22 +22,14 @@ def _job(warmup: float) -> dict:
     }
 
 
-def _run(path, workdir, kill_at: str | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "KDP_KILL_AT"}
-    if kill_at:
-        env["KDP_KILL_AT"] = kill_at
-    cmd = [sys.executable, "-m", "kdplatform.cli", "run", str(path), "--workdir", str(workdir)]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-
-
 def test_changed_warmup_after_a_kill_starts_fresh(tmp_path):
     path, work = tmp_path / "job.yaml", tmp_path / "work"
     path.write_text(yaml.safe_dump(_job(0.0)))
-    killed = _run(path, work, kill_at="epoch:train/teacher:1")
+    killed = run_cli(path, work, kill_at="epoch:train/teacher:1")
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert list((work / "checkpoints" / "train-teacher.state").glob("step-*")), "a state was saved"
     path.write_text(yaml.safe_dump(_job(0.5)))
-    rerun = _run(path, work)
+    rerun = run_cli(path, work)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     teacher = rerun.stdout.split("] train/teacher", 1)[1].split("\n[", 1)[0]  # [resume] or [run ]
     assert "starts fresh:" in teacher and "written for another stage" in teacher

@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kdplatform.pipeline.context import StageContext
-from kdplatform.pipeline.stages import classify, data, generate, scan, train
+from kdplatform.pipeline.stages import classify, data, generate, pretrain, scan, train
 from kdplatform.store.schema import StageKind
 
 StageFn = Callable[[StageContext], None]
 
 STAGES: dict[StageKind, StageFn] = {
     StageKind.DATA: data.run,
+    StageKind.PRETRAIN: pretrain.run,
     StageKind.GENERATE: generate.run,
     StageKind.TRAIN: train.run,
     StageKind.SCAN: scan.run,

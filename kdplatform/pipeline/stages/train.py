@@ -11,8 +11,16 @@ import numpy as np
 from sqlalchemy import select
 
 from kdplatform.pipeline.context import StageContext
-from kdplatform.pipeline.errors import DataError, kill_point
-from kdplatform.pipeline.plan import CLASSIFY_KEY, DATA_KEY, HARD_DATA_KEY, TEACHER_KEY, exclusion_path
+from kdplatform.pipeline.errors import DataError
+from kdplatform.pipeline.plan import (
+    CLASSIFY_KEY,
+    DATA_KEY,
+    HARD_DATA_KEY,
+    TEACHER_KEY,
+    base_key,
+    exclusion_path,
+)
+from kdplatform.pipeline.records import checkpoint_rows, epoch_logger, model_row
 from kdplatform.spec import JobSpec, RoleSpec
 from kdplatform.store.schema import Checkpoint, InputKind, Model, Role, Run, RunInput
 
@@ -36,22 +44,32 @@ def role_spec(spec: JobSpec, role: Role) -> RoleSpec:
 def run(ctx: StageContext) -> None:
     import torch
 
-    from kdplatform.models import load_frozen, load_model, logit_width, n_params
+    from kdplatform.models import load_frozen, load_model
     from kdplatform.train.loop import KDConfig, train
 
     stage, run_id, mlflow_id = ctx.stage, ctx.run_id, ctx.mlflow_id
     rs = role_spec(ctx.spec, stage.role)
     data_key = HARD_DATA_KEY if stage.role == Role.STUDENT_HARD else DATA_KEY
     ds = ctx.dataset(data_key)
-    max_positions = ctx.spec.data.training_len  # ds.seq_len is the memorization window, maybe shorter
-    model = load_model(rs.model, vocab_size=ds.vocab_size, max_positions=max_positions, seed=stage.seed)
+    inputs = [RunInput(run_id=run_id, kind=InputKind.DATASET, dataset_id=ds.id)]
+    base, origin = None, ctx.spec.model_of(rs.model)
+    if rs.model.base is not None:
+        base, b_run, b_ck = _base_checkpoint(ctx, base_key(rs.model.base))
+        inputs.append(RunInput(run_id=run_id, kind=InputKind.BASE, input_run_id=b_run, checkpoint_id=b_ck))
+    model = load_model(
+        rs.model,
+        vocab_size=ds.vocab_size,
+        max_positions=ctx.spec.data.training_len,  # ds.seq_len is the memorization window
+        seed=stage.seed,
+        base=base,
+        base_revision=origin.revision,
+    )
     if model.get_input_embeddings().weight.shape[0] < ds.vocab_size:
         raise ValueError(
             f"{stage.key}: model embedding table ({model.get_input_embeddings().weight.shape[0]}) "
             f"is smaller than the tokenizer's vocabulary ({ds.vocab_size})"
         )
     teacher, kd = None, None
-    inputs = [RunInput(run_id=run_id, kind=InputKind.DATASET, dataset_id=ds.id)]
     train_tokens = ctx.tokens("train", data_key)
     if stage.role == Role.STUDENT_FILTERED:
         train_tokens, excluded, source = _exclusion(ctx, train_tokens)
@@ -74,18 +92,6 @@ def run(ctx: StageContext) -> None:
         kd = KDConfig(stage.objective, stage.temperature, stage.config.get("alpha", 0.0))
         inputs.append(RunInput(run_id=run_id, kind=InputKind.TEACHER, input_run_id=t_run, checkpoint_id=t_ck))
 
-    def on_epoch(e) -> None:
-        kill_point(f"epoch:{stage.key}:{e.epoch}")
-        ctx.echo(
-            f"       epoch {e.epoch}/{cfg.epochs}: train {e.train_loss:.3f}, val {e.val_loss:.3f} "
-            f"({e.seconds:.1f} s)"
-        )
-        ctx.tracker.log_metrics(
-            mlflow_id,
-            {"train_loss": e.train_loss, "val_loss": e.val_loss, "val_ppl": e.val_ppl, "tokens": e.tokens},
-            step=e.epoch,
-        )
-
     out = ctx.checkpoint_dir(stage.key)
     if cfg is None:  # `train: null`: the checkpoint as it is
         ctx.echo("       train: null: the checkpoint is used as it is (no training)")
@@ -100,7 +106,7 @@ def run(ctx: StageContext) -> None:
             out_dir=out,
             teacher=teacher,
             kd=kd,
-            on_epoch=on_epoch,
+            on_epoch=epoch_logger(ctx, cfg.epochs),
             desc=stage.key,
             state_dir=ctx.layout.state_dir(stage.key),
             stop_at_val_loss=target,
@@ -114,36 +120,10 @@ def run(ctx: StageContext) -> None:
         | ({} if res.reached_target is None else {"reached_target": float(res.reached_target)}),
     )
     with ctx.session() as s, s.begin():
-        name, config = rs.model.preset or rs.model.name, model.config.to_json_string()
-        m = s.scalar(select(Model).where(Model.name == name, Model.config == config))
-        if m is None:
-            m = Model(
-                name=name,
-                revision=rs.model.revision,
-                family=model.config.model_type,
-                n_params=n_params(model),
-                logit_width=logit_width(model),
-                config=config,
-            )
-            s.add(m)
-            s.flush()
+        m = model_row(s, origin.preset or origin.name, origin.revision, model)
         run = s.get(Run, run_id)
         run.model_id, run.dataset_id = m.id, ds.id
-        epochs = res.epochs  # every epoch, also those before a resume
-        for e in epochs:
-            s.add(
-                Checkpoint(
-                    run_id=run_id,
-                    path=str(out) if e is epochs[-1] else None,
-                    epoch=e.epoch,
-                    step=e.step,
-                    tokens=e.tokens,
-                    train_loss=e.train_loss,
-                    val_loss=e.val_loss,
-                    val_ppl=e.val_ppl,
-                    is_final=e is epochs[-1],
-                )
-            )
+        s.add_all(checkpoint_rows(run_id, res.epochs, str(out)))  # every epoch, also those before a resume
         s.add_all(inputs)
         ctx.finish(s)
     ctx.echo(
@@ -172,6 +152,20 @@ def _as_is(model, val_tokens: np.ndarray, out: Path):
     seconds = time.perf_counter() - start
     stats = EpochStats(0, math.nan, val_loss, math.exp(min(val_loss, 50.0)), tokens=0, seconds=seconds)
     return TrainResult(epochs=[stats], seconds=seconds)
+
+
+def _base_checkpoint(ctx: StageContext, key: str) -> tuple[str, int, int]:
+    """The base a model starts from: its checkpoint (cache path, or the hub name standing in), run and
+    checkpoint ids; a cached base that was removed since its stage ran is a clear error."""
+    b_run, b_ck = ctx.final_checkpoint(key)
+    with ctx.session() as s:
+        path = s.get(Checkpoint, b_ck).path
+    if Path(path).is_absolute() and not Path(path).exists():
+        raise DataError(
+            f"{ctx.stage.key}: the base of {key} is gone from the cache ({path}); run the job again "
+            "(its pretrain stage then pretrains the base again)"
+        )
+    return path, b_run, b_ck
 
 
 def _exclusion(ctx: StageContext, tokens: np.ndarray) -> tuple[np.ndarray, int, int | None]:

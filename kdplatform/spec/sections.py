@@ -1,23 +1,17 @@
-"""The job spec: one YAML file describes a whole study (data, models by role, training, scans).
+"""The sections of a job spec: data, models, training, distillation, classifier, scan.
 
-Validation happens before anything is written, and every error names the file, the field and the fix,
-so a typo in a week-long job fails in a second instead of after the teacher has trained.
+Every section is strict (unknown keys are errors) and frozen, so a spec is a value that hashes stably.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
-    ValidationError,
     field_validator,
     model_serializer,
     model_validator,
@@ -28,6 +22,8 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
 
 PRESETS = ("tiny-teacher", "tiny-student")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+"""Job and base names: they become directory names and stage keys."""
 Objective = Literal["forward_kl", "reverse_kl", "jsd"]
 
 
@@ -37,6 +33,24 @@ class SpecError(Exception):
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    _omit_none: ClassVar[tuple[str, ...]] = ()
+    """Optional fields left out of the dump while None: a field added later leaves the stage and job
+    hashes of a spec that does not set it as they were (existing workdirs resume)."""
+
+    @model_serializer(mode="wrap")
+    def _without_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out = handler(self)
+        for name in self._omit_none:
+            if getattr(self, name) is None:
+                out.pop(name, None)
+        return out
+
+
+def text_source(v: str, offline: str) -> str:
+    if v == offline or v.startswith(("hf:", "files:")) and len(v.split(":", 1)[1]) > 0:
+        return v
+    raise ValueError(f"must be `{offline}`, `hf:NAME` or `files:PATH`")
 
 
 class TokenizerSpec(Strict):
@@ -49,6 +63,7 @@ class TokenizerSpec(Strict):
 
 
 class DataSpec(Strict):
+    _omit_none = ("train_len",)
     source: str = "builtin"
     """`builtin` (offline English corpus), `hf:NAME` (datasets.load_dataset) or `files:PATH`."""
     hf_config: str | None = None
@@ -76,9 +91,7 @@ class DataSpec(Strict):
     @field_validator("source")
     @classmethod
     def _source(cls, v: str) -> str:
-        if v == "builtin" or v.startswith(("hf:", "files:")) and len(v.split(":", 1)[1]) > 0:
-            return v
-        raise ValueError("must be `builtin`, `hf:NAME` or `files:PATH`")
+        return text_source(v, "builtin")
 
     @model_validator(mode="after")
     def _lengths(self) -> DataSpec:
@@ -100,31 +113,31 @@ class DataSpec(Strict):
         """Tokens per training (and validation) example: train_len, else seq_len."""
         return self.seq_len if self.train_len is None else self.train_len
 
-    @model_serializer(mode="wrap")
-    def _without_unset_train_len(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """A train_len of None is left out of the dump, so the stage and job hashes of a spec that does
-        not set it are the ones planned before it existed (existing workdirs resume)."""
-        out = handler(self)
-        if self.train_len is None:
-            out.pop("train_len", None)
-        return out
-
 
 class ModelSpec(Strict):
-    """A tiny preset built from GPTNeoXConfig (offline), or any AutoModelForCausalLM name or local path."""
+    """A tiny preset built from GPTNeoXConfig (offline), any AutoModelForCausalLM name or local path, or
+    a pretrained base of the job's `pretrain.bases` (`base: NAME`)."""
+
+    _omit_none = ("base",)
 
     preset: str | None = None
     name: str | None = None
+    base: str | None = None
+    """A key of `pretrain.bases`: the model starts from that base's weights."""
     revision: str | None = None
     config: dict[str, Any] = {}
     """Overrides of the preset's GPTNeoXConfig fields (e.g. num_hidden_layers)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
-        if (self.preset is None) == (self.name is None):
-            raise ValueError("give exactly one of `preset` (one of: " + ", ".join(PRESETS) + ") or `name`")
+        if sum(x is not None for x in (self.preset, self.name, self.base)) != 1:
+            raise ValueError(
+                "give exactly one of `preset` (one of: " + ", ".join(PRESETS) + "), `name` or `base`"
+            )
         if self.preset is not None and self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of: " + ", ".join(PRESETS))
+        if self.base is not None and (self.revision is not None or self.config):
+            raise ValueError("`base` takes no `revision` or `config`: set them on the base in pretrain.bases")
         return self
 
 
@@ -238,107 +251,3 @@ class ScanSpec(Strict):
     audit_sample: Annotated[int, Field(ge=0)] = 32
     """Examples above the threshold re-decided too, drawn at random per shard (a check on the threshold);
     with audit_threshold: 0 and audit_sample: 0 nothing is re-decided."""
-
-
-class JobSpec(Strict):
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-    description: str | None = None
-    """Free text shown at the top of the job's report: what the job is for, how it was calibrated."""
-    workdir: str | None = None
-    """Checkpoints, data and default stores; default runs/<name>, relative to the current directory."""
-    database_url: str | None = None
-    """Any SQLAlchemy URL; default duckdb:///<workdir>/kdp.duckdb."""
-    mlflow_tracking_uri: str | None = None
-    """Default: env MLFLOW_TRACKING_URI, else sqlite:///<workdir>/mlflow.db."""
-    seeds: list[int] = [0]
-    """Seeds for baselines and students (model init and data order); the teacher uses the first."""
-    data: DataSpec = DataSpec()
-    teacher: RoleSpec
-    baseline: RoleSpec
-    student: StudentSpec
-    hard_student: HardStudentSpec | None = None
-    """Sequence-level (hard) KD: trained with CE on the teacher's greedy continuations of each prefix."""
-    classifier: ClassifierSpec | None = None
-    filtered_student: FilteredStudentSpec | None = None
-    scan: ScanSpec = ScanSpec()
-
-    @field_validator("seeds")
-    @classmethod
-    def _seeds(cls, v: list[int]) -> list[int]:
-        if not v:
-            raise ValueError("needs at least one seed")
-        if len(set(v)) != len(v):
-            raise ValueError("seeds must be distinct")
-        return v
-
-    @model_validator(mode="after")
-    def _seed_subsets(self) -> JobSpec:
-        subsets = {
-            "student.distill.sweep_seeds": self.student.distill.sweep_seeds,
-            "hard_student.seeds": self.hard_student and self.hard_student.seeds,
-            "filtered_student.seeds": self.filtered_student and self.filtered_student.seeds,
-        }
-        for name, got in subsets.items():
-            if got is None:
-                continue
-            if not got:
-                raise ValueError(f"{name} is empty; omit it to use all of the job's seeds")
-            if extra := sorted(set(got) - set(self.seeds)):
-                raise ValueError(f"{name} has {extra}, which are not in the job's seeds {self.seeds}")
-        return self
-
-    @model_validator(mode="after")
-    def _filter_needs_classifier(self) -> JobSpec:
-        fs = self.filtered_student
-        if fs is not None and fs.exclude == "classifier" and self.classifier is None:
-            raise ValueError(
-                "filtered_student.exclude is `classifier` but the job has no `classifier:` section"
-            )
-        if self.classifier is not None and self.classifier.target == "student_hard" and not self.hard_student:
-            raise ValueError("classifier.target is `student_hard` but the job has no `hard_student:` section")
-        if (
-            self.classifier is not None
-            and not self.scan.kld
-            and "teacher_baseline_kld" in self.classifier.features
-        ):
-            raise ValueError("classifier.features uses teacher_baseline_kld, which needs scan.kld: true")
-        return self
-
-    def content_hash(self) -> str:
-        return hash_config(self.model_dump(mode="json"))
-
-
-def hash_config(obj: Any) -> str:
-    """Stable short hash of a JSON-able object: the identity of a stage's config."""
-    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _format_errors(path: Path, err: ValidationError) -> str:
-    lines = [f"{path}: invalid job spec ({err.error_count()} problem(s)):"]
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key; check its spelling against the README's job spec section"
-        elif e["type"] == "missing":
-            msg = "required field is missing"
-        lines.append(f"  - {loc}: {msg}")
-    return "\n".join(lines)
-
-
-def load_spec(path: str | Path) -> JobSpec:
-    """Read and validate a job file; raises SpecError naming the file and field."""
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"{path}: no such job file")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise SpecError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise SpecError(f"{path}: a job spec must be a YAML mapping (key: value), got {type(raw).__name__}")
-    try:
-        return JobSpec.model_validate(raw)
-    except ValidationError as e:
-        raise SpecError(_format_errors(path, e)) from None

@@ -1,0 +1,259 @@
+"""Pretrained bases end to end, on tiny jobs: the teacher starts from its own (larger) base, the baseline and
+the student from one shared base with identical initial weights, recorded as BASE lineage edges; a base is
+cached by content hash beside the workdirs, so a rerun skips it and another job with another D reuses it
+without training; a hub checkpoint (a local float16 save_pretrained) stands in for a base untrained."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from sqlalchemy import text
+from tiny_jobs import tiny_data
+
+import kdplatform.models
+from kdplatform.pipeline import JobRunner
+from kdplatform.pipeline.errors import DataError
+from kdplatform.spec import JobSpec
+
+TEACHER = {"num_hidden_layers": 2, "hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2}
+STUDENT = {"num_hidden_layers": 1, "hidden_size": 16, "intermediate_size": 32, "num_attention_heads": 2}
+TRAIN = {"epochs": 1, "batch_size": 8, "lr": 3.0e-3, "warmup_ratio": 0.0, "checkpoint_every": None}
+CORPUS = {"num_windows": 24, "val_windows": 8}
+
+
+def _job(
+    name: str, workdir: Path, bases: dict | None = None, student: str = "student", corpus=None, **data
+) -> JobSpec:
+    """A tiny job whose teacher starts from base `teacher`, baseline and student from base `student`."""
+    bases = bases or {
+        "teacher": {"model": {"preset": "tiny-teacher", "config": TEACHER}, "train": TRAIN},
+        "student": {"model": {"preset": "tiny-student", "config": STUDENT}, "train": TRAIN},
+    }
+    return JobSpec.model_validate(
+        {
+            "name": name,
+            "workdir": str(workdir),
+            "data": tiny_data(**data),
+            "pretrain": {"corpus": CORPUS | (corpus or {}), "bases": bases},
+            "teacher": {"model": {"base": "teacher"}, "train": TRAIN},
+            "baseline": {"model": {"base": student}, "train": TRAIN},
+            "student": {"model": {"base": student}, "train": TRAIN, "distill": {"converged_max_epochs": 2}},
+            "scan": {"shard_size": 16, "kld": False, "audit_sample": 0},
+        }
+    )
+
+
+def _runner(spec: JobSpec) -> tuple[JobRunner, list[str]]:
+    said: list[str] = []
+    return JobRunner(spec, Path(spec.workdir), echo=said.append), said
+
+
+def _block(said: list[str], key: str) -> str:
+    """The lines a stage printed, from its [run ]/[skip] line to the next stage's."""
+    lines = "\n".join(said).split("\n")
+    start = next(i for i, line in enumerate(lines) if line.endswith(f"] {key}") or f"] {key} (" in line)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), len(lines))
+    return "\n".join(lines[start:end])
+
+
+@pytest.fixture(scope="module")
+def jobs(tmp_path_factory):
+    """Two jobs beside each other (other D, same corpus and tokenizer), run one after the other; the
+    initial weights every train stage starts from are recorded."""
+    root = tmp_path_factory.mktemp("bases")
+    initial: list[tuple[str | None, dict[str, torch.Tensor]]] = []
+    load = kdplatform.models.load_model
+
+    def recording(spec, **kw):
+        model = load(spec, **kw)
+        initial.append((kw.get("base"), {k: v.detach().clone() for k, v in model.state_dict().items()}))
+        return model
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(kdplatform.models, "load_model", recording)
+    try:
+        a, said_a = _runner(_job("a", root / "a"))
+        a.run()
+        b, said_b = _runner(_job("b", root / "b", num_examples=20))
+        b.run()
+    finally:
+        mp.undo()
+    return root, (a, said_a), (b, said_b), initial
+
+
+def _q(runner: JobRunner, sql: str, **p) -> list:
+    with runner.engine.connect() as conn:
+        return conn.execute(text(sql), p).all()
+
+
+def test_baseline_and_student_start_from_one_base_the_teacher_from_its_own(jobs):
+    root, (a, said), _, initial = jobs
+    base_of = dict(
+        _q(
+            a,
+            "SELECT r.stage_key, b.stage_key FROM run_inputs i JOIN runs r ON r.id = i.run_id "
+            "JOIN runs b ON b.id = i.input_run_id JOIN checkpoints c ON c.id = i.checkpoint_id "
+            "WHERE i.kind = 'base' AND c.run_id = b.id AND c.is_final",
+        )
+    )
+    assert base_of == {
+        "train/teacher": "pretrain/teacher",
+        "train/baseline/s0": "pretrain/student",
+        "train/student/s0/forward_kl/T2": "pretrain/student",
+        "train/student_converged/s0": "pretrain/student",  # trained until it beats the baseline
+    }
+    rows = _q(
+        a, "SELECT stage_key, kind, role, status FROM runs WHERE stage_key LIKE 'pretrain/%' ORDER BY 1"
+    )
+    assert rows == [
+        ("pretrain/student", "pretrain", "base", "done"),
+        ("pretrain/teacher", "pretrain", "base", "done"),
+    ]
+    paths = dict(
+        _q(
+            a,
+            "SELECT r.stage_key, c.path FROM checkpoints c JOIN runs r ON r.id = c.run_id "
+            "WHERE c.is_final AND r.kind = 'pretrain'",
+        )
+    )
+    assert {Path(p).parent for p in paths.values()} == {root / "_bases"}
+    assert json.loads((Path(paths["pretrain/student"]) / "base.json").read_text())["epochs"]
+    sizes = dict(
+        _q(
+            a,
+            "SELECT r.stage_key, m.n_params FROM runs r JOIN models m ON m.id = r.model_id "
+            "WHERE r.kind = 'pretrain'",
+        )
+    )
+    assert sizes["pretrain/teacher"] > sizes["pretrain/student"]  # a larger base for the teacher
+    # Job a's stages loaded: the two base presets (no base), then the teacher, baseline, student and
+    # converged student from their bases.
+    base = kdplatform.models.load_pretrained(paths["pretrain/student"]).state_dict()
+    (_, preset), _, (t, _), *starts = initial[:6]
+    assert t == paths["pretrain/teacher"] and [p for p, _ in starts] == [paths["pretrain/student"]] * 3
+    for _, weights in starts:  # baseline, student, converged student: identical initial weights
+        assert set(weights) == set(base) and all(torch.equal(weights[k], base[k]) for k in base)
+    assert not torch.equal(preset["lm_head.weight"], base["lm_head.weight"])  # pretraining moved it
+
+
+def test_each_base_reports_its_validation_loss_on_the_corpus_and_on_d(jobs):
+    _, (a, said), _, _ = jobs
+    for key in ("pretrain/teacher", "pretrain/student"):
+        block = _block(said, key)
+        assert "cached base" in block and "on D (ppl" in block and "on the corpus" in block, block
+    (loss,) = _q(
+        a,
+        "SELECT c.val_loss FROM checkpoints c JOIN runs r ON r.id = c.run_id "
+        "WHERE r.stage_key = 'pretrain/student' AND c.is_final",
+    )[0]
+    assert math.isfinite(loss)
+    lineage = _q(
+        a,
+        "SELECT d.name, d.num_train, d.num_val FROM run_inputs i JOIN runs r ON r.id = i.run_id "
+        "JOIN datasets d ON d.id = i.dataset_id WHERE r.stage_key = 'pretrain/student'",
+    )
+    assert lineage == [("code:stdlib-code", 24, 8)]
+
+
+def test_another_job_with_another_d_reuses_the_cached_bases(jobs):
+    root, (a, _), (b, said_b), initial = jobs
+    for key in ("pretrain/teacher", "pretrain/student"):
+        assert "reused cached base" in _block(said_b, key) and "epoch 1/1" not in _block(said_b, key)
+        assert a.plan.hashes[key] == b.plan.hashes[key] and a.plan.hashes["data"] != b.plan.hashes["data"]
+    for r in (a, b):
+        assert len(_q(r, "SELECT id FROM runs WHERE role = 'base' AND status = 'done'")) == 2
+        assert len(_q(r, "SELECT id FROM run_inputs WHERE kind = 'base'")) == 4
+    assert sorted(p.name for p in (root / "_bases").iterdir()) == sorted(
+        ["corpus", a.plan.hashes["pretrain/teacher"], a.plan.hashes["pretrain/student"]]
+    )
+
+
+def test_rerun_skips_the_bases_and_a_removed_cache_is_pretrained_again(jobs):
+    _, (a, _), _, _ = jobs
+    again, said = _runner(_job("a", Path(a.workdir)))
+    again.run()
+    assert all(line.startswith("[skip]") for line in said if line.startswith("["))
+    shutil.rmtree(again.layout.base_dir("pretrain/student"))
+    why = {s.stage.key: s.why for s in again.status()}
+    assert (
+        why["pretrain/student"] == "run: its cached base is gone" and why["pretrain/teacher"] == "skip: done"
+    )
+    third, said = _runner(_job("a", Path(a.workdir)))
+    third.run()
+    assert "cached base" in _block(said, "pretrain/student") and "epoch 1/1" in _block(
+        said, "pretrain/student"
+    )
+    assert _block(said, "train/baseline/s0").startswith("[skip]")
+    assert (again.layout.base_dir("pretrain/student") / "base.json").is_file()
+
+
+def test_a_base_cached_with_another_tokenizer_is_refused(jobs):
+    root, (a, _), _, _ = jobs
+    record_path = a.layout.base_dir("pretrain/teacher") / "base.json"
+    record = json.loads(record_path.read_text())
+    record_path.write_text(json.dumps(record | {"tokenizer": "0000000000000000"}))
+    try:
+        c, _ = _runner(_job("c", root / "c", num_examples=12))
+        with pytest.raises(DataError, match="another tokenizer"):
+            c.run()
+        assert _q(c, "SELECT status FROM runs WHERE stage_key = 'pretrain/teacher'") == [("failed",)]
+    finally:
+        record_path.write_text(json.dumps(record))
+
+
+def test_a_local_float16_checkpoint_stands_in_for_a_base(tmp_path):
+    from kdplatform.data.corpus import load_documents
+    from kdplatform.data.examples import train_tokenizer
+    from kdplatform.models import build_neox, load_pretrained
+
+    tok = train_tokenizer(load_documents("builtin", max_chars=60_000, seed=0), 280, tmp_path / "tok")
+    hub = tmp_path / "hub"
+    build_neox(len(tok), seed=3, max_position_embeddings=64, **STUDENT).to(torch.float16).save_pretrained(hub)
+    tok.save_pretrained(hub)
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "json.txt").write_text(Path(json.__file__).read_text())  # a files: corpus, no stdlib walk
+    bases = {
+        "teacher": {"model": {"preset": "tiny-teacher", "config": TEACHER}, "train": TRAIN},
+        "hub": {"model": {"name": str(hub)}},
+    }
+    corpus = {"source": f"files:{code}"}
+    spec = _job("hub", tmp_path / "w", bases, "hub", corpus, tokenizer={"name": str(tmp_path / "tok")})
+    runner, said = _runner(spec)
+    runner.run()
+    assert "stands in as it is" in _block(said, "pretrain/hub") and "epoch" not in _block(
+        said, "pretrain/hub"
+    )
+    ((path, epoch, train_loss, val_loss),) = _q(
+        runner,
+        "SELECT c.path, c.epoch, c.train_loss, c.val_loss FROM checkpoints c JOIN runs r ON r.id = c.run_id "
+        "WHERE r.stage_key = 'pretrain/hub'",
+    )
+    assert path == str(hub) and epoch == 0 and math.isnan(train_loss) and math.isfinite(val_loss)
+    edges = _q(
+        runner,
+        "SELECT r.stage_key FROM run_inputs i JOIN runs r ON r.id = i.run_id "
+        "JOIN runs b ON b.id = i.input_run_id WHERE i.kind = 'base' AND b.stage_key = 'pretrain/hub' "
+        "ORDER BY 1",
+    )
+    assert edges == [
+        ("train/baseline/s0",),
+        ("train/student/s0/forward_kl/T2",),
+        ("train/student_converged/s0",),
+    ]
+    assert not (
+        runner.layout.bases_dir / runner.plan.hashes["pretrain/hub"]
+    ).exists()  # nothing trained to cache
+    cfg = json.loads((runner.checkpoint_dir("train/baseline/s0") / "config.json").read_text())
+    assert cfg.get("torch_dtype", cfg.get("dtype")) == "float32"  # fine-tuned as float32 master weights
+    fine_tuned = load_pretrained(runner.checkpoint_dir("train/baseline/s0")).state_dict()
+    load = kdplatform.models.load_model
+    start = load(spec.baseline.model, vocab_size=0, max_positions=0, seed=0, base=path).state_dict()
+    half = load_pretrained(hub, dtype=torch.float16).state_dict()
+    assert all(start[k].dtype == torch.float32 and torch.equal(start[k], half[k].float()) for k in half)
+    assert any(not torch.equal(fine_tuned[k], start[k]) for k in start)
