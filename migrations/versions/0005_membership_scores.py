@@ -63,7 +63,10 @@ def upgrade() -> None:
         op.add_column("scan_results", sa.Column(name, sa.Float(), nullable=True))
     _owned(
         "extraction_scores",
-        (sa.Column("temperature", sa.Float(), nullable=False), sa.Column("top_k", sa.Integer(), nullable=False)),
+        (
+            sa.Column("temperature", sa.Float(), nullable=False),
+            sa.Column("top_k", sa.Integer(), nullable=False),
+        ),
         sa.Column("logprob", sa.Float(), nullable=False),
     )
     _owned(

@@ -108,27 +108,19 @@ def _study(seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Data
 
 def _write(engine, frames) -> None:
     examples, scans, extraction, prefix = frames
+    job = dict(id=1, name="j", spec="{}", spec_hash="h", workdir="/w", created_at=at(0))
+    dataset = dict(id=1, name="d", digest="x", source="builtin", tokenizer="bpe", vocab_size=9, seq_len=16)
+    dataset |= dict(prefix_len=8, num_train=N_MEMBERS, num_val=0, path="/p", created_at=at(0))
+    run = dict(job_id=1, config="{}", config_hash="h")
     small = {
-        "jobs": [{"id": 1, "name": "j", "spec": "{}", "spec_hash": "h", "workdir": "/w", "created_at": at(0)}],
-        "datasets": [
-            {
-                "id": 1, "name": "d", "digest": "x", "source": "builtin", "tokenizer": "bpe", "vocab_size": 9,
-                "seq_len": 16, "prefix_len": 8, "num_train": N_MEMBERS, "num_val": 0, "path": "/p",
-                "created_at": at(0),
-            }
-        ],
+        "jobs": [job],
+        "datasets": [dataset],
         "runs": [
-            {
-                "id": i, "job_id": 1, "stage_key": f"train/{role}/{i}", "kind": "train", "role": role,
-                "seed": seed, "status": status, "config": "{}", "config_hash": "h",
-            }
+            run | dict(id=i, stage_key=f"train/{role}/{i}", kind="train", role=role, seed=seed, status=status)
             for i, (role, seed, status) in RUNS.items()
         ]
         + [
-            {
-                "id": 100 + i, "job_id": 1, "stage_key": f"scan/{i}", "kind": "scan", "role": role,
-                "seed": seed, "status": "done", "config": "{}", "config_hash": "h",
-            }
+            run | dict(id=100 + i, stage_key=f"scan/{i}", kind="scan", role=role, seed=seed, status="done")
             for i, (role, seed, _) in RUNS.items()
         ],
     }
