@@ -222,9 +222,15 @@ SURFACE: dict[str, str] = {v.name: v.summary for v in sql_views.load()} | {
     "datasets": "tokenized datasets: tokenizer, lengths, sizes, parent",
     "models": "model name, family, parameters",
     "checkpoints": "per epoch: train_loss, val_loss, val_ppl, is_final",
-    "examples": "per example: text, prefix_text, suffix_text, zlib_entropy, zlib_bits_per_token",
-    "scan_results": "per (trained run, example): memorized, match_len, suffix_logprob, suffix_entropy, ppl, "
-    "min_margin (smallest top-1 minus top-2 logit over the deciding suffix positions)",
+    "examples": "per example: split (train = D, val, heldout = non-members), text, prefix_text, suffix_text, "
+    "zlib_entropy, zlib_bits_per_token",
+    "scan_results": "per (trained run, example of D or held-out): memorized, match_len, suffix_logprob, "
+    "suffix_entropy, ppl, min_margin (smallest top-1 minus top-2 logit over the deciding suffix positions), "
+    "loss, min_k_20, min_k_pp_20",
+    "extraction_scores": "per (run, example, temperature, top_k): log-probability that one sample "
+    "reproduces the suffix (top_k 0: whole vocabulary)",
+    "prefix_memorization": "per (run, example, prefix_len): memorized after another prefix length, "
+    "same suffix length",
     "example_kld": "per (run, reference run, example): mean suffix KL(reference || model)",
     "greedy_continuations": "greedy suffix tokens and text of (near-)memorized examples",
     "classifier_trials": "test metrics of each classifier trial",
@@ -242,6 +248,9 @@ EXAMPLE_QUERIES: dict[str, str] = {
     "FROM run_overlap\nORDER BY run_a, run_b",
     "Inherited examples": "SELECT student_run_id, student_seed, n_inherited, n_teacher_not_baseline,\n"
     "       ROUND(share_of_teacher_not_baseline, 4) AS share\nFROM inheritance",
+    "Membership inference (AUC, TPR at 1% FPR)": "SELECT run_id, role, seed, attack, ROUND(auc, 3) AS auc,\n"
+    "       ROUND(tpr_at_1pct_fpr, 3) AS tpr_1pct, n_members, n_nonmembers\n"
+    "FROM membership_inference\nORDER BY run_id, attack",
     "Most memorized examples": "SELECT e.example_id, COUNT(*) AS models, MIN(e.text) AS text\n"
     "FROM memorized_examples m JOIN examples e USING (dataset_id, example_id)\n"
     "GROUP BY e.example_id ORDER BY models DESC, e.example_id LIMIT 20",
