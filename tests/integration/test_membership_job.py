@@ -94,3 +94,28 @@ def test_older_views_count_d_only(job_db):
     assert {(m, e) for _, m, e in rates} == {(False, N_HELDOUT), (True, n)}
     ext = q(engine, "SELECT DISTINCT member, examples FROM extraction_rates")
     assert set(ext) == {(False, N_HELDOUT), (True, n)}
+
+
+def test_library_report_and_attack_names(job_db):
+    from kdplatform.analysis import membership
+    from kdplatform.analysis.calls import CALLS
+    from kdplatform.analysis.report import render_report
+
+    engine, _ = job_db
+    assert membership.ATTACKS == ATTACKS  # the dashboard's copy, kept without importing torch
+    job_id = q(engine, "SELECT id FROM jobs")[0][0]
+    summary = membership.membership_summary(engine, job_id)
+    assert list(dict.fromkeys(summary.role)) == ["teacher", "baseline", "student"]
+    assert set(summary.runs) == {1} and set(summary.n_nonmembers) == {N_HELDOUT}
+    per_run = CALLS["membership_inference"](engine, job_id)
+    assert len(per_run) == len(summary) == 3 * len(ATTACKS) - 1
+    assert not CALLS["extraction_rates"](engine, job_id, member=True).member.eq(False).any()
+    assert set(CALLS["prefix_rates"](engine, job_id).prefix_len) == {tiny_data()["prefix_len"]}
+    md = render_report(engine, "mia15")
+    section = md.split("## Membership inference", 1)[1].split("\n## ", 1)[0]
+    assert f"{tiny_data()['num_examples']} members of D against {N_HELDOUT} held-out" in section
+    assert "ROC AUC:" in section and "TPR at 1 % FPR" in section
+    header = next(line for line in section.splitlines() if line.startswith("| model"))
+    assert header == "| model | config | seeds | " + " | ".join(ATTACKS) + " |"
+    rows = [line for line in section.splitlines() if line.startswith(("| teacher", "| baseline", "| student"))]
+    assert len(rows) == 2 * 3 and all(line.count("–") <= 2 for line in rows)  # baseline: no reference

@@ -130,6 +130,12 @@ def expand(source: str) -> str:
     return _INCLUDE.sub(part, source)
 
 
+def part(name: str) -> str:
+    """The SELECT of `parts/<name>.sql` (header left out, includes expanded), for queries outside the
+    views that must mean what the views mean (e.g. member_scan_results: scan rows of D only)."""
+    return expand(f"-- include parts/{name}.sql")
+
+
 @cache
 def load() -> tuple[View, ...]:
     """Every view, in creation order (each after the views it reads)."""
