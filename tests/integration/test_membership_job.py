@@ -117,5 +117,6 @@ def test_library_report_and_attack_names(job_db):
     assert "ROC AUC:" in section and "TPR at 1 % FPR" in section
     header = next(line for line in section.splitlines() if line.startswith("| model"))
     assert header == "| model | config | seeds | " + " | ".join(ATTACKS) + " |"
-    rows = [line for line in section.splitlines() if line.startswith(("| teacher", "| baseline", "| student"))]
+    roles = ("| teacher", "| baseline", "| student")
+    rows = [line for line in section.splitlines() if line.startswith(roles)]
     assert len(rows) == 2 * 3 and all(line.count("–") <= 2 for line in rows)  # baseline: no reference
