@@ -18,6 +18,7 @@ NO_HELDOUT = (
 )
 FORMATS = {c: "%.3f" for c in ("auc", "auc_mean", "auc_std", "tpr_at_1pct_fpr", "tpr_at_01pct_fpr")}
 FORMATS |= {c: "%.3f" for c in ("tpr_1pct_mean", "tpr_1pct_std", "tpr_01pct_mean", "rate")}
+FORMATS["rate_pct"] = "%.4f"
 
 summary = common.section("Teacher, baseline and students", "membership_summary", job_id, missing=NO_HELDOUT)
 if summary is not None:
@@ -37,28 +38,18 @@ if summary is not None:
     )
     common.number_table(summary, list(summary.columns), FORMATS)
 
-runs = common.section("Per run", "membership_inference", job_id, missing=NO_HELDOUT)
-if runs is not None:
-    common.number_table(runs, list(runs.columns), FORMATS)
-
-rates = common.section(
-    "(n, p)-extraction",
-    "extraction_rates",
-    job_id,
-    missing="No extraction scores: the job's scans predate probabilistic extraction.",
+EXTRACTION = (
+    "Share of examples that n samples from the prefix reproduce with probability at least p; member = "
+    "FALSE rows are the held-out non-members (the rate of text the model never saw)."
 )
-if rates is not None:
-    st.caption(
-        "Share of examples that n samples from the prefix reproduce with probability at least p; "
-        "member = FALSE rows are the held-out non-members (the rate of text the model never saw)."
-    )
-    common.number_table(rates, list(rates.columns), FORMATS)
-
-prefix = common.section(
-    "Memorization by prefix length",
-    "prefix_rates",
-    job_id,
-    missing="No scans to show.",
+TABLES = (
+    ("Per run", "membership_inference", NO_HELDOUT, None),
+    ("(n, p)-extraction", "extraction_rates", "No extraction scores: the scans predate them.", EXTRACTION),
+    ("Memorization by prefix length", "prefix_rates", "No scans to show.", None),
 )
-if prefix is not None:
-    common.number_table(prefix, list(prefix.columns), {"rate_pct": "%.4f"})
+for title, call, missing, caption in TABLES:
+    df = common.section(title, call, job_id, missing=missing)
+    if df is not None:
+        if caption:
+            st.caption(caption)
+        common.number_table(df, list(df.columns), FORMATS)

@@ -33,7 +33,8 @@ WITH grid AS (
     GROUP BY x.run_id, x.sample_temperature, x.top_k, g.n, g.p, x.member
 )
 SELECT r.job_id, c.run_id, r.role, r.seed, r.temperature, r.objective, m.name AS model_name,
-       c.sample_temperature, c.top_k, c.n, c.p, c.member, c.examples, CAST(c.extracted AS BIGINT) AS extracted,
+       c.sample_temperature, c.top_k, c.n, c.p, c.member, c.examples,
+       CAST(c.extracted AS BIGINT) AS extracted,
        CAST(c.extracted AS DOUBLE PRECISION) / c.examples AS rate
 FROM counted c
 JOIN runs r ON r.id = c.run_id

@@ -58,7 +58,8 @@ WITH labeled AS (
            CAST(SUM(pos) OVER upto AS BIGINT) AS pos_le, CAST(SUM(neg) OVER upto AS BIGINT) AS neg_le,
            CAST(SUM(pos) OVER whole AS BIGINT) AS n_pos, CAST(SUM(neg) OVER whole AS BIGINT) AS n_neg
     FROM grouped
-    WINDOW upto AS (PARTITION BY run_id, attack ORDER BY score ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
+    WINDOW upto AS (PARTITION BY run_id, attack ORDER BY score
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
            whole AS (PARTITION BY run_id, attack)
 ), curve AS (
     SELECT run_id, attack, n_pos, n_neg,
@@ -69,7 +70,8 @@ WITH labeled AS (
     WHERE n_pos > 0 AND n_neg > 0
 )
 SELECT r.job_id, c.run_id, r.role, r.seed, r.temperature, r.objective, m.name AS model_name, c.attack,
-       CAST(SUM(c.twice_wins) AS DOUBLE PRECISION) / (CAST(2 * c.n_pos AS DOUBLE PRECISION) * c.n_neg) AS auc,
+       CAST(SUM(c.twice_wins) AS DOUBLE PRECISION) / (CAST(2 * c.n_pos AS DOUBLE PRECISION) * c.n_neg)
+           AS auc,
        CAST(COALESCE(MAX(CASE WHEN c.fpr <= CAST(0.01 AS DOUBLE PRECISION) THEN c.pos_at_or_above END), 0)
             AS DOUBLE PRECISION) / c.n_pos AS tpr_at_1pct_fpr,
        CAST(COALESCE(MAX(CASE WHEN c.fpr <= CAST(0.001 AS DOUBLE PRECISION) THEN c.pos_at_or_above END), 0)
