@@ -248,9 +248,6 @@ EXAMPLE_QUERIES: dict[str, str] = {
     "FROM run_overlap\nORDER BY run_a, run_b",
     "Inherited examples": "SELECT student_run_id, student_seed, n_inherited, n_teacher_not_baseline,\n"
     "       ROUND(share_of_teacher_not_baseline, 4) AS share\nFROM inheritance",
-    "Membership inference (AUC, TPR at 1% FPR)": "SELECT run_id, role, seed, attack, ROUND(auc, 3) AS auc,\n"
-    "       ROUND(tpr_at_1pct_fpr, 3) AS tpr_1pct, n_members, n_nonmembers\n"
-    "FROM membership_inference\nORDER BY run_id, attack",
     "Most memorized examples": "SELECT e.example_id, COUNT(*) AS models, MIN(e.text) AS text\n"
     "FROM memorized_examples m JOIN examples e USING (dataset_id, example_id)\n"
     "GROUP BY e.example_id ORDER BY models DESC, e.example_id LIMIT 20",
