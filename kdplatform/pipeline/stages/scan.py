@@ -93,13 +93,13 @@ def run(ctx: StageContext) -> None:
     audit = read_audits(shards)
     tok = ctx.tokenizer()
     n = memorized = 0
+    ids = {"run_id": model_run, "dataset_id": ds.id, "scan_run_id": run_id}
     with ctx.session() as s, s.begin():
         conn = s.connection()
         for path in shards:
             t = pq.read_table(path)
             n += t.num_rows
             memorized += int(pc.sum(t.column("memorized")).as_py() or 0)
-            ids = {"run_id": model_run, "dataset_id": ds.id, "scan_run_id": run_id}
             _insert_scan_rows(conn, t, ds.prefix_len, options.extraction, ids)
             if reference is not None:
                 kld = t.select(["example_id", "kld"])
