@@ -28,6 +28,7 @@ PAGES = [
     ("views/easy.py", "Easy examples", ":material/scatter_plot:"),
     ("views/classifier.py", "Classifier", ":material/model_training:"),
     ("views/mechanism.py", "Mechanism", ":material/insights:"),
+    ("views/membership.py", "Membership inference", ":material/fingerprint:"),
     ("views/examples.py", "Example browser", ":material/search:"),
     ("views/console.py", "SQL console", ":material/terminal:"),
 ]

@@ -222,9 +222,15 @@ SURFACE: dict[str, str] = {v.name: v.summary for v in sql_views.load()} | {
     "datasets": "tokenized datasets: tokenizer, lengths, sizes, parent",
     "models": "model name, family, parameters",
     "checkpoints": "per epoch: train_loss, val_loss, val_ppl, is_final",
-    "examples": "per example: text, prefix_text, suffix_text, zlib_entropy, zlib_bits_per_token",
-    "scan_results": "per (trained run, example): memorized, match_len, suffix_logprob, suffix_entropy, ppl, "
-    "min_margin (smallest top-1 minus top-2 logit over the deciding suffix positions)",
+    "examples": "per example: split (train = D, val, heldout = non-members), text, prefix_text, suffix_text, "
+    "zlib_entropy, zlib_bits_per_token",
+    "scan_results": "per (trained run, example of D or held-out): memorized, match_len, suffix_logprob, "
+    "suffix_entropy, ppl, min_margin (smallest top-1 minus top-2 logit over the deciding suffix positions), "
+    "loss, min_k_20, min_k_pp_20",
+    "extraction_scores": "per (run, example, temperature, top_k): log-probability that one sample "
+    "reproduces the suffix (top_k 0: whole vocabulary)",
+    "prefix_memorization": "per (run, example, prefix_len): memorized after another prefix length, "
+    "same suffix length",
     "example_kld": "per (run, reference run, example): mean suffix KL(reference || model)",
     "greedy_continuations": "greedy suffix tokens and text of (near-)memorized examples",
     "classifier_trials": "test metrics of each classifier trial",

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from kdplatform.analysis.groups import role_order
-from kdplatform.analysis.reading import Db, read
+from kdplatform.analysis.reading import MEMBER_SCANS, Db, read
 
 
 def _job_datasets(db: Db, job_id: int) -> list[int]:
@@ -51,12 +51,12 @@ def search_examples(
         # The most memorized examples first: aggregate the job's memorized rows, then fetch their text.
         return read(
             db,
-            """
+            f"""
             WITH m AS (
                 SELECT s.dataset_id, s.example_id,
                        SUM(CASE WHEN s.memorized THEN 1 ELSE 0 END) AS models_memorized,
                        MAX(s.match_len) AS max_match_len
-                FROM scan_results s JOIN runs r ON r.id = s.run_id
+                FROM {MEMBER_SCANS} s JOIN runs r ON r.id = s.run_id
                 WHERE r.job_id = :j AND s.dataset_id IN :ds AND s.match_len > 0
                 GROUP BY s.dataset_id, s.example_id
                 ORDER BY models_memorized DESC, max_match_len DESC, s.example_id

@@ -18,6 +18,7 @@ from kdplatform.analysis import (
     groups,
     jobs,
     lineage,
+    membership,
     mia,
     overlap,
     rates,
@@ -57,4 +58,8 @@ CALLS: dict[str, Callable[..., Any]] = {
     "filtering_summary": filtering.filtering_summary,
     "mechanism_points": mia.mechanism_points,
     "mia": mia.mia,
+    "membership_inference": membership.membership_inference,
+    "membership_summary": membership.membership_summary,
+    "extraction_rates": membership.extraction_rates,
+    "prefix_rates": membership.prefix_rates,
 }

@@ -19,7 +19,7 @@ import pandas as pd
 
 from kdplatform.analysis.groups import Group, role_runs, student_group
 from kdplatform.analysis.overlap import memorized_ids, venn3
-from kdplatform.analysis.reading import Db, RunSet, read
+from kdplatform.analysis.reading import MEMBER_SCANS, Db, RunSet, read
 from kdplatform.store.schema import Role
 
 
@@ -152,13 +152,13 @@ def zlib_correlation(
 
 
 def cross_ppl(db: Db, run_a: int, run_b: int) -> pd.DataFrame:
-    """Figure 6: for examples memorized by either run, both models' perplexities and who memorized it."""
+    """Figure 6: for examples of D memorized by either run, both models' perplexities and who memorized it."""
     return read(
         db,
-        """
+        f"""
         SELECT a.example_id, a.ppl AS ppl_a, b.ppl AS ppl_b, a.memorized AS memorized_a,
                b.memorized AS memorized_b
-        FROM scan_results a JOIN scan_results b ON b.example_id = a.example_id
+        FROM {MEMBER_SCANS} a JOIN {MEMBER_SCANS} b ON b.example_id = a.example_id
         WHERE a.run_id = :a AND b.run_id = :b AND (a.memorized OR b.memorized)
         ORDER BY a.example_id
         """,

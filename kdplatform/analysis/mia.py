@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 
 from kdplatform.analysis.features import features as example_features
 from kdplatform.analysis.groups import GroupChoice, trio
-from kdplatform.analysis.reading import Db, read
+from kdplatform.analysis.reading import MEMBER_SCANS, Db, read
 from kdplatform.store.schema import Role
 
 MIA_FEATURES = ("teacher_ppl", "baseline_ppl", "teacher_student_kld", "teacher_baseline_kld", "zlib_entropy")
@@ -70,7 +70,7 @@ def mechanism_points(db: Db, job_id: int, group: GroupChoice = Role.STUDENT) -> 
     student = list(g.run_ids)
     return read(
         db,
-        """
+        f"""
         WITH flags AS (
             SELECT example_id,
                    MAX(CASE WHEN run_id IN :t THEN 1 ELSE 0 END) AS in_t,
@@ -86,7 +86,7 @@ def mechanism_points(db: Db, job_id: int, group: GroupChoice = Role.STUDENT) -> 
             SELECT example_id, suffix_logprob, suffix_entropy,
                    CASE WHEN run_id IN :t THEN 'teacher' WHEN run_id IN :b THEN 'baseline'
                         ELSE 'student' END AS model
-            FROM scan_results WHERE run_id IN :all
+            FROM {MEMBER_SCANS} s WHERE run_id IN :all
         )
         SELECT u.subset, c.model, u.example_id, AVG(c.suffix_logprob) AS suffix_logprob,
                AVG(c.suffix_entropy) AS suffix_entropy

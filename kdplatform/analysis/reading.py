@@ -18,6 +18,11 @@ from sqlalchemy import Connection, Engine, bindparam, text
 
 from kdplatform.store.db import RUN_HINT, DatabaseUnavailable  # noqa: F401  (the dashboard's way in)
 from kdplatform.store.db import reader_engine as engine  # noqa: F401  (read-only, waits out a writer)
+from kdplatform.store.views import part
+
+MEMBER_SCANS = f"(\n{part('member_scan_results')}\n)"
+"""scan_results of members of D only, as a subquery (`FROM {MEMBER_SCANS} s`): held-out non-members are
+scanned too (for membership inference) and every analysis over D leaves them out, as the views do."""
 
 Db = Engine | Connection | str
 RunSet = int | Sequence[int]

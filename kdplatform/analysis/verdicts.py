@@ -22,7 +22,7 @@ from kdplatform.analysis.filtering import stored_exclusion
 from kdplatform.analysis.groups import Group, scanned_runs, student_group
 from kdplatform.analysis.jobs import resolve_job
 from kdplatform.analysis.rates import final_checkpoints
-from kdplatform.analysis.reading import Db, none_if_null, read
+from kdplatform.analysis.reading import MEMBER_SCANS, Db, none_if_null, read
 from kdplatform.store.schema import Role
 
 INHERITED_AT_MOST = 0.10
@@ -92,7 +92,7 @@ class _Job:
         flags = read(
             db,
             "SELECT s.run_id, s.dataset_id, s.example_id, CASE WHEN s.memorized THEN 1 ELSE 0 END AS m "
-            "FROM scan_results s JOIN runs r ON r.id = s.run_id WHERE r.job_id = :j",
+            f"FROM {MEMBER_SCANS} s JOIN runs r ON r.id = s.run_id WHERE r.job_id = :j",
             j=job_id,
         )
         index = ["dataset_id", "example_id"]

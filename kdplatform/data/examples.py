@@ -116,6 +116,20 @@ def split_examples(windows: np.ndarray, n_train: int, n_val: int) -> tuple[Examp
     )
 
 
+def heldout_split(windows: np.ndarray, n_train: int, n_val: int, n_heldout: int) -> Examples:
+    """The `n_heldout` windows after D and the validation windows (ids continue): non-members from the
+    same distribution, for membership inference."""
+    start = n_train + n_val
+    if len(windows) < start + n_heldout:
+        raise ValueError(
+            f"the corpus gives only {len(windows)} distinct windows, but data.num_examples + "
+            f"data.val_examples + data.heldout_examples = {start + n_heldout} (heldout_examples defaults "
+            "to num_examples); lower them, set heldout_examples, shorten seq_len, or add text"
+        )
+    ids = np.arange(start, start + n_heldout, dtype=np.int64)
+    return Examples(ids, windows[start : start + n_heldout])
+
+
 def example_texts(
     examples: Examples, tokenizer, prefix_len: int, split: str, seq_len: int | None = None
 ) -> pa.Table:

@@ -88,6 +88,7 @@ def scan_to_shards(
     audit: AuditConfig | None = None,
     audit_generator=None,
     options: ScanOptions | None = None,
+    vocab_size: int | None = None,
 ) -> list[Path]:
     """Scan this process's shards of `examples_path` (missing ones only) and return their paths.
 
@@ -100,6 +101,8 @@ def scan_to_shards(
     of a half-precision `model`): the shard then stores the resolved decisions, `audited` and
     `audit_disagreed` per example, and its audit record beside it (:func:`read_audits`). `options` chooses
     the scores (prefix lengths, extraction settings); each shard stores :meth:`ScanResult.score_columns`.
+    `vocab_size` fixes the support of the distributions (default: the smaller logit width of `model` and
+    `reference`): a second file scanned without the reference gets the same one through it.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -119,6 +122,7 @@ def scan_to_shards(
             options or ScanOptions(),
             batch_size=batch_size,
             reference=reference,
+            vocab_size=vocab_size,
             return_greedy=greedy_min_match is not None,
         )
         record = None

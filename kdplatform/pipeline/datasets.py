@@ -18,6 +18,12 @@ from kdplatform.pipeline.arrow import with_ids
 from kdplatform.store import db
 from kdplatform.store.schema import Dataset
 
+HELDOUT_SPLIT = "heldout"
+"""examples.split of the held-out non-members scanned for membership inference (D is `train`, the
+validation examples `val`); the views tell members from non-members by it."""
+HELDOUT_FILE = f"{HELDOUT_SPLIT}.parquet"
+"""The held-out split's file in a dataset directory, beside train.parquet and val.parquet."""
+
 
 def array_digest(arr: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()

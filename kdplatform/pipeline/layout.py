@@ -3,7 +3,7 @@
     <workdir>/kdp.duckdb                  the default database (store.db.default_url)
     <workdir>/mlflow.db                   the default MLflow store (tracking.default_tracking_uri)
     <workdir>/.kdp-job.lock               the job's writer lock (joblock.JobLock)
-    <workdir>/data/<hash>/                D: tokenizer/, train.parquet, val.parquet (content-addressed)
+    <workdir>/data/<hash>/                D: tokenizer/, train.parquet, val.parquet, heldout.parquet
     <workdir>/data_hard/<hash>/           D_hard: the teacher's continuations, train.parquet
     <workdir>/checkpoints/<key>/          a training stage's final model (key with / as -)
     <workdir>/checkpoints/<key>.state/    its resumable training state

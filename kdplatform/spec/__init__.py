@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from kdplatform.spec.pretrain import BaseSpec, CorpusSpec, PretrainSpec
 from kdplatform.spec.sections import (
+    HELDOUT_DEFAULT_CAP,
     NAME_PATTERN,
     PRESETS,
     ClassifierSpec,
@@ -39,6 +40,7 @@ from kdplatform.spec.sections import (
 )
 
 __all__ = [
+    "HELDOUT_DEFAULT_CAP",
     "NAME_PATTERN",
     "PRESETS",
     "BaseSpec",

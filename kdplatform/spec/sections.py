@@ -62,6 +62,10 @@ class TokenizerSpec(Strict):
     """Size of the locally trained BPE vocabulary (ignored when `name` is given)."""
 
 
+HELDOUT_DEFAULT_CAP = 10_000
+"""The default held-out split is as large as D up to this many examples: enough for TPR at 0.1 % FPR."""
+
+
 class DataSpec(Strict):
     _omit_none = ("train_len",)
     source: str = "builtin"
@@ -73,6 +77,10 @@ class DataSpec(Strict):
     """Training examples D (after exact-duplicate removal)."""
     val_examples: PositiveInt = 64
     """Held-out examples for validation loss and perplexity."""
+    heldout_examples: Annotated[int, Field(ge=0)] | None = None
+    """Held-out non-members scanned beside D for membership inference (examples split `heldout`): windows
+    of the same corpus after D and the validation examples. None: as many as D, at most
+    HELDOUT_DEFAULT_CAP; 0: none (the membership-inference views then have no rows)."""
     skip_examples: Annotated[int, Field(ge=0)] = 0
     """Windows skipped before D starts: picks an example range of a corpus (the continued-pre-training
     setup trains on a range the base checkpoints have not seen)."""
@@ -92,6 +100,13 @@ class DataSpec(Strict):
     @classmethod
     def _source(cls, v: str) -> str:
         return text_source(v, "builtin")
+
+    @property
+    def num_heldout(self) -> int:
+        """The held-out split's size: `heldout_examples`, or its default."""
+        if self.heldout_examples is not None:
+            return self.heldout_examples
+        return min(self.num_examples, HELDOUT_DEFAULT_CAP)
 
     @model_validator(mode="after")
     def _lengths(self) -> DataSpec:

@@ -91,6 +91,8 @@ RUN_OWNED_TABLES: dict[str, str] = {
     "example_kld": "scan_run_id",
     "greedy_continuations": "scan_run_id",
     "scan_audits": "scan_run_id",
+    "extraction_scores": "scan_run_id",
+    "prefix_memorization": "scan_run_id",
     "checkpoints": "run_id",
     "run_inputs": "run_id",
     "classifier_trials": "run_id",
@@ -222,7 +224,9 @@ class Checkpoint(Base):
 
 
 class ScanResult(Base):
-    """Discoverable memorization and features of one trained model (run_id) on one training example."""
+    """Discoverable memorization, features and membership-inference scores of one trained model (run_id)
+    on one example: a member (of D, split `train`) or a held-out non-member (split `heldout`, migration
+    0005); the examples row's split tells which."""
 
     __tablename__ = "scan_results"
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
@@ -237,6 +241,13 @@ class ScanResult(Base):
     min_margin: Mapped[float | None]
     """Smallest top-1 minus top-2 logit gap over the positions deciding the outcome (migration 0004;
     NULL for scans stored before it): near-ties are re-decided by the scan audit."""
+    loss: Mapped[float | None]
+    """Mean NLL (nats) over the L-1 predicted tokens (migration 0005, as the other scores; NULL for scans
+    stored before it). The zlib-ratio attack is loss / examples.zlib_entropy, derived in SQL."""
+    min_k_20: Mapped[float | None]
+    """Mean of the lowest 20 % of log p(x_t | x_<t) over the predicted tokens (higher = member-like)."""
+    min_k_pp_20: Mapped[float | None]
+    """The same over the standardized z_t of min-k %++ (higher = member-like)."""
 
 
 class ScanAudit(Base):
@@ -264,6 +275,36 @@ class ScanAudit(Base):
     """Memorized after the audit (what scan_results holds)."""
     threshold: Mapped[float]
     scan_dtype: Mapped[str]
+
+
+class ExtractionScore(Base):
+    """Probabilistic extraction (migration 0005): the log-probability that one sample at `temperature`
+    (from the `top_k` most likely tokens; 0 = the whole vocabulary, as in transformers) reproduces the
+    example's suffix from its prefix."""
+
+    __tablename__ = "extraction_scores"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    temperature: Mapped[float] = mapped_column(Float, primary_key=True)
+    top_k: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    scan_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    logprob: Mapped[float]
+    """-inf where the suffix cannot be sampled (a true token outside the top k)."""
+
+
+class PrefixMemorization(Base):
+    """Memorization at another prefix length with the same suffix length S (migration 0005): greedy
+    decoding from the first `prefix_len` tokens reproduces the S tokens after them. The scan's own prefix
+    length (the dataset's) is scan_results.memorized and is not repeated here."""
+
+    __tablename__ = "prefix_memorization"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    prefix_len: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    scan_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    memorized: Mapped[bool] = mapped_column(Boolean)
 
 
 class ExampleKLD(Base):

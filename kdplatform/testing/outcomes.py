@@ -75,6 +75,10 @@ def scan(
             # No random draw (the later columns' data stay as they were): wide margins far from the
             # memorization boundary, near-ties close to it.
             "min_margin": pa.array(np.abs(cap - z) + 0.01),
+            # Migration 0005's scores, again without a draw: loss is log ppl, min-k lower than -loss.
+            "loss": pa.array(np.log(ppl)),
+            "min_k_20": pa.array(-np.log(ppl) - 1.0 - z),
+            "min_k_pp_20": pa.array(1.0 - 2.0 * z + 0.5 * mem),
         }
     )
     return mem, match, rows

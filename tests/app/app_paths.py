@@ -11,6 +11,7 @@ PAGES = {
     "easy": "views/easy.py",
     "classifier": "views/classifier.py",
     "mechanism": "views/mechanism.py",
+    "membership": "views/membership.py",
     "examples": "views/examples.py",
     "console": "views/console.py",
 }

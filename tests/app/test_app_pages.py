@@ -324,6 +324,24 @@ def test_easy_page_cross_family_pairs(open_page, synthetic_url, synthetic):
     assert r != "–" and float(r) > 0.9
 
 
+# ----------------------------------------------------------------------------------- membership page
+def test_membership_page_on_smoke(open_page, smoke_url, synthetic_url):
+    job_id = int(sql(smoke_url, "SELECT MAX(id) AS j FROM jobs")["j"].iloc[0])
+    at = open_page(smoke_url, "membership", job_id)
+    summary = frame_with(at, "attack", "auc_mean", "tpr_1pct_mean")
+    want = sql(smoke_url, f"SELECT run_id, attack, auc FROM membership_inference WHERE job_id = {job_id}")
+    assert {"teacher", "baseline", "student"} <= set(summary["role"])
+    per_run = frame_with(at, "run_id", "attack", "auc", "n_nonmembers")
+    assert sorted(zip(per_run.run_id, per_run.attack, strict=True)) == sorted(
+        zip(want.run_id, want.attack, strict=True)
+    )
+    assert frame_with(at, "n", "p", "rate").shape[0] > 0
+    at = open_page(
+        synthetic_url, "membership", int(sql(synthetic_url, "SELECT MIN(id) AS j FROM jobs")["j"][0])
+    )
+    assert "has no held-out scores" in texts(at)  # the synthetic study holds nothing out
+
+
 # ----------------------------------------------------------------------------------- classifier page
 def test_classifier_page_tables_roc_and_filtering(open_page, synthetic_url, synthetic):
     url, job_id = synthetic_url, synthetic["jobs"]["bench"]

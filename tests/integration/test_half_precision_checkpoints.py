@@ -105,7 +105,8 @@ def test_half_precision_checkpoints_train_distil_and_scan(tmp_path, monkeypatch,
         ex = Examples.read(Path(ds.path) / "train.parquet")
         for key in ("train/teacher", "train/student_hard/s0"):
             rows = q(
-                "SELECT memorized, match_len FROM scan_results WHERE run_id = :r ORDER BY example_id",
+                "SELECT memorized, match_len FROM scan_results WHERE run_id = :r AND example_id IN "
+                "(SELECT example_id FROM examples WHERE split = 'train') ORDER BY example_id",
                 r=runner.run_row(key).id,
             )
             order = np.argsort(ex.example_ids)

@@ -48,7 +48,9 @@ def test_scan_rows_match_generate(smoke):
         run_id = smoke.run_row(key).id
         rows = q(
             smoke,
-            "SELECT example_id, memorized, match_len FROM scan_results WHERE run_id = :r ORDER BY example_id",
+            "SELECT s.example_id, s.memorized, s.match_len FROM scan_results s JOIN examples e "
+            "ON e.dataset_id = s.dataset_id AND e.example_id = s.example_id "
+            "WHERE s.run_id = :r AND e.split = 'train' ORDER BY s.example_id",
             r=run_id,
         )
         assert len(rows) == len(ex)
@@ -66,7 +68,9 @@ def test_rates_view_matches_rows(smoke):
     for _, r in rates.iterrows():
         n, m = q(
             smoke,
-            "SELECT COUNT(*), SUM(CASE WHEN memorized THEN 1 ELSE 0 END) FROM scan_results WHERE run_id = :r",
+            "SELECT COUNT(*), SUM(CASE WHEN memorized THEN 1 ELSE 0 END) FROM scan_results s "
+            "JOIN examples e ON e.dataset_id = s.dataset_id AND e.example_id = s.example_id "
+            "WHERE s.run_id = :r AND e.split = 'train'",
             r=int(r.run_id),
         )[0]
         assert (r.examples, r.memorized) == (n, m)

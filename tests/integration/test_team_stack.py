@@ -28,7 +28,8 @@ def test_micro_job_on_postgres_and_mlflow_server(pg_url, mlflow_server, tmp_path
     runner.run()
     snap = snapshot(runner.engine, "micro")
     assert all(r[3] == "done" for r in snap["runs"]) and len(snap["runs"]) == len(runner.plan.stages)
-    assert len(snap["scan_results"]) == 32 * sum(s.kind == "scan" for s in runner.plan.stages)
+    scanned = runner.spec.data.num_examples + runner.spec.data.num_heldout  # D and the held-out split
+    assert len(snap["scan_results"]) == scanned * sum(s.kind == "scan" for s in runner.plan.stages)
     assert all(v == [(0,)] for k, v in snap.items() if k.startswith("duplicates:"))
     client = mlflow.MlflowClient(mlflow_server)
     children = client.search_runs(

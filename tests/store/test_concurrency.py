@@ -70,7 +70,7 @@ def test_two_jobs_making_the_same_dataset_at_once(pg_server, mlflow_server, tmp_
     with engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM datasets")).scalar() == 1
         n = conn.execute(text("SELECT COUNT(*) FROM examples")).scalar()
-        assert n == spec.data.num_examples + spec.data.val_examples
+        assert n == spec.data.num_examples + spec.data.val_examples + spec.data.num_heldout
         used = conn.execute(text("SELECT DISTINCT dataset_id FROM runs WHERE stage_key = 'data'")).all()
         assert len(used) == 1
         assert conn.execute(text("SELECT COUNT(*) FROM runs WHERE status = 'done'")).scalar() == 2

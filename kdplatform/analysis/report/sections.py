@@ -16,6 +16,7 @@ from kdplatform.analysis.rates import final_checkpoints, rate_summary, rates
 from kdplatform.analysis.reading import Db, none_if_null
 from kdplatform.analysis.report.audit import scan_audit
 from kdplatform.analysis.report.markdown import config, num, pct, pm, share_pct, table
+from kdplatform.analysis.report.membership import membership_section
 from kdplatform.analysis.verdicts import verdicts
 
 VENN_LABELS = {
@@ -293,7 +294,18 @@ def _verdicts(db: Db, job_id: int) -> list[str]:
     return [rule, "", *(f"- {v.line()}" for v in verdicts(db, job_id)), ""]
 
 
-SECTIONS = (_verdicts, _rates, scan_audit, _venn, _consistency, _classifier, _filtering, _mia, _soft_hard)
+SECTIONS = (
+    _verdicts,
+    _rates,
+    scan_audit,
+    _venn,
+    _consistency,
+    _classifier,
+    _filtering,
+    _mia,
+    membership_section,
+    _soft_hard,
+)
 
 
 def title(db: Db, job_id: int) -> list[str]:

@@ -1,4 +1,5 @@
-"""The `data` stage: D, the tokenized training and validation examples, built from the spec's corpus."""
+"""The `data` stage: D, the tokenized training and validation examples, and the held-out non-members,
+built from the spec's corpus."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ import shutil
 from collections.abc import Callable
 
 from kdplatform.pipeline.context import StageContext, now
-from kdplatform.pipeline.datasets import array_digest, dataset_row, insert_examples
+from kdplatform.pipeline.datasets import (
+    HELDOUT_FILE,
+    HELDOUT_SPLIT,
+    array_digest,
+    dataset_row,
+    insert_examples,
+)
 from kdplatform.pipeline.errors import DataError
 from kdplatform.pipeline.layout import Layout, publish, staging
 from kdplatform.spec import JobSpec, hash_config
@@ -14,16 +21,23 @@ from kdplatform.store.schema import Dataset, InputKind, Run, RunInput
 
 
 def prepare_data(spec: JobSpec, layout: Layout, echo: Callable[[str], None]) -> None:
-    """Build D's files (tokenizer, train/val Parquet) before anything is written to the database, so
+    """Build D's files (tokenizer, train/val/heldout Parquet) before anything is written to the database, so
     a corpus too small for the spec fails cleanly; content-addressed, so a rerun finds them done."""
     from kdplatform.data.corpus import load_documents
-    from kdplatform.data.examples import load_tokenizer, make_windows, split_examples, train_tokenizer
+    from kdplatform.data.examples import (
+        heldout_split,
+        load_tokenizer,
+        make_windows,
+        split_examples,
+        train_tokenizer,
+    )
 
     out = layout.data_dir()
     if (out / "train.parquet").exists():
         return
     d = spec.data
-    echo(f"[prep] data: corpus {d.source}, tokenizer, {d.num_examples}+{d.val_examples} examples")
+    n = f"{d.num_examples}+{d.val_examples}+{d.num_heldout}"
+    echo(f"[prep] data: corpus {d.source}, tokenizer, {n} examples (train+val+heldout)")
     tmp = staging(out)
     try:
         tmp.mkdir(parents=True, exist_ok=True)
@@ -40,10 +54,14 @@ def prepare_data(spec: JobSpec, layout: Layout, echo: Callable[[str], None]) -> 
             tok.save_pretrained(tmp / "tokenizer")
         else:
             tok = train_tokenizer(docs, d.tokenizer.vocab_size, tmp / "tokenizer")
-        windows = make_windows(docs, tok, d.training_len, d.skip_examples + d.num_examples + d.val_examples)
+        limit = d.skip_examples + d.num_examples + d.val_examples + d.num_heldout
+        windows = make_windows(docs, tok, d.training_len, limit)
         train, val = split_examples(windows[d.skip_examples :], d.num_examples, d.val_examples)
         train.write(tmp / "train.parquet")
         val.write(tmp / "val.parquet")
+        if d.num_heldout:
+            heldout = heldout_split(windows[d.skip_examples :], d.num_examples, d.val_examples, d.num_heldout)
+            heldout.write(tmp / HELDOUT_FILE)
         publish(tmp, out)
     except (ValueError, KeyError, FileNotFoundError, OSError) as e:
         raise DataError(f"data ({d.source}): {e}") from None
@@ -59,19 +77,22 @@ def run(ctx: StageContext) -> None:
     prepare_data(ctx.spec, ctx.layout, ctx.echo)
     tok = load_tokenizer(out / "tokenizer")
     train, val = Examples.read(out / "train.parquet"), Examples.read(out / "val.parquet")
-    digest = hash_config(
-        {
-            "train": array_digest(train.tokens),
-            "val": array_digest(val.tokens),
-            "tokenizer": d.tokenizer.name or f"bpe{d.tokenizer.vocab_size}",
-        }
-        # Windows longer than seq_len no longer imply the memorization window the rows record.
-        | ({} if d.train_len is None else {"window": [d.prefix_len, d.seq_len]})
-    )
+    splits = ["train", "val"]
+    parts = {
+        "train": array_digest(train.tokens),
+        "val": array_digest(val.tokens),
+        "tokenizer": d.tokenizer.name or f"bpe{d.tokenizer.vocab_size}",
+    }
+    if d.train_len is not None:  # windows longer than seq_len no longer imply the memorization window
+        parts["window"] = [d.prefix_len, d.seq_len]
+    if (out / HELDOUT_FILE).exists():  # in the digest only when present: datasets without keep theirs
+        splits.append(HELDOUT_SPLIT)
+        parts[HELDOUT_SPLIT] = array_digest(Examples.read(out / HELDOUT_FILE).tokens)
+    digest = hash_config(parts)
     with ctx.session() as s, s.begin():
 
         def fill(ds: Dataset) -> None:
-            for split in ("train", "val"):
+            for split in splits:
                 insert_examples(s, ds.id, out / f"{split}.parquet", tok, d.prefix_len, split, d.seq_len)
 
         ds = dataset_row(
@@ -100,5 +121,6 @@ def run(ctx: StageContext) -> None:
     ctx.tracker.log_metrics(
         ctx.mlflow_id, {"num_train": len(train), "num_val": len(val), "vocab_size": len(tok)}
     )
+    held = f" + {d.num_heldout} heldout" if HELDOUT_SPLIT in splits else ""
     size = f"{d.training_len} tokens" + ("" if d.train_len is None else f" (memorization: first {d.seq_len})")
-    ctx.echo(f"       {len(train)} train + {len(val)} val examples of {size}, vocab {len(tok)}")
+    ctx.echo(f"       {len(train)} train + {len(val)} val{held} examples of {size}, vocab {len(tok)}")

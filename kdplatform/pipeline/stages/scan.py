@@ -1,5 +1,8 @@
-"""The `scan` stage: a trained model's discoverable memorization and features on every example of D,
-written as Parquet shards, then ingested in one transaction with the stage's `done`."""
+"""The `scan` stage: a trained model's discoverable memorization, features and membership-inference
+scores on every example of D and on the held-out non-members, written as Parquet shards, then ingested in
+one transaction with the stage's `done`. The held-out split is scanned with the same distribution support
+(vocab_size) as D, without the teacher's KL, greedy continuations or the audit: no view counts its
+memorization beside D's."""
 
 from __future__ import annotations
 
@@ -13,8 +16,10 @@ from sqlalchemy import Connection
 
 from kdplatform.pipeline.arrow import with_ids
 from kdplatform.pipeline.context import StageContext
+from kdplatform.pipeline.datasets import HELDOUT_FILE
 from kdplatform.pipeline.errors import kill_point
 from kdplatform.pipeline.plan import TEACHER_KEY
+from kdplatform.pipeline.scan_scores import SCORE_COLUMNS, extraction_rows, prefix_rows
 from kdplatform.store import db
 from kdplatform.store.schema import InputKind, Run, RunInput, ScanAudit
 
@@ -26,6 +31,7 @@ SCAN_COLUMNS = [
     "suffix_entropy",
     "ppl",
     "min_margin",
+    *SCORE_COLUMNS,
 ]
 
 
@@ -33,8 +39,9 @@ def run(ctx: StageContext) -> None:
     import torch
 
     from kdplatform.memorization.audit import AuditConfig
+    from kdplatform.memorization.scan import ScanOptions
     from kdplatform.memorization.shards import read_audits, scan_to_shards
-    from kdplatform.models import load_frozen, load_pretrained
+    from kdplatform.models import load_frozen, load_pretrained, logit_width
 
     stage, run_id = ctx.stage, ctx.run_id
     train_key = stage.deps[0]
@@ -53,6 +60,8 @@ def run(ctx: StageContext) -> None:
     if next(model.parameters()).dtype != torch.float32:
         generator = load_pretrained(ctx.checkpoint_dir(train_key)).requires_grad_(False).to(device).eval()
     shard_dir = ctx.layout.scan_shards(stage.key)
+    options = ScanOptions()
+    vocab = None if reference is None else min(logit_width(model), logit_width(reference))
     shards = scan_to_shards(
         model,
         Path(ds.path) / "train.parquet",
@@ -66,23 +75,41 @@ def run(ctx: StageContext) -> None:
         on_shard=lambda i: kill_point(f"shard:{stage.key}:{i}"),
         audit=AuditConfig(threshold=sc.audit_threshold, sample=sc.audit_sample),
         audit_generator=generator,
+        options=options,
+        vocab_size=vocab,
     )
+    heldout_file, heldout = Path(ds.path) / HELDOUT_FILE, []
+    if heldout_file.exists():
+        heldout = scan_to_shards(
+            model,
+            heldout_file,
+            shard_dir / "heldout",
+            ds.prefix_len,
+            seq_len=ds.seq_len,
+            batch_size=sc.batch_size,
+            shard_size=sc.shard_size,
+            on_shard=lambda i: kill_point(f"shard:{stage.key}:heldout:{i}"),
+            options=options,
+            vocab_size=vocab,
+        )
     audit = read_audits(shards)
     tok = ctx.tokenizer()
     n = memorized = 0
+    ids = {"run_id": model_run, "dataset_id": ds.id, "scan_run_id": run_id}
     with ctx.session() as s, s.begin():
         conn = s.connection()
         for path in shards:
             t = pq.read_table(path)
             n += t.num_rows
             memorized += int(pc.sum(t.column("memorized")).as_py() or 0)
-            ids = {"run_id": model_run, "dataset_id": ds.id, "scan_run_id": run_id}
-            db.bulk_insert(conn, "scan_results", with_ids(t.select(SCAN_COLUMNS), **ids))
+            _insert_scan_rows(conn, t, ds.prefix_len, options.extraction, ids)
             if reference is not None:
                 kld = t.select(["example_id", "kld"])
                 db.bulk_insert(conn, "example_kld", with_ids(kld, **ids, reference_run_id=ref_run))
             if "greedy_tokens" in t.column_names:
                 _insert_greedy(conn, t, tok, run_id=model_run, scan_run_id=run_id)
+        for path in heldout:
+            _insert_scan_rows(conn, pq.read_table(path), ds.prefix_len, options.extraction, ids)
         s.add(RunInput(run_id=run_id, kind=InputKind.DATASET, dataset_id=ds.id))
         s.add(RunInput(run_id=run_id, kind=InputKind.MODEL, input_run_id=model_run, checkpoint_id=ck))
         if ref_run is not None:
@@ -105,6 +132,19 @@ def run(ctx: StageContext) -> None:
             f"({audit['near_ties']} near-ties, {audit['sampled']} sampled), {audit['disagreements']} "
             f"disagreed; memorized {audit['memorized_before']} -> {audit['memorized_after']}"
         )
+
+
+def _insert_scan_rows(
+    conn: Connection, shard: pa.Table, prefix_len: int, settings, ids: dict[str, int]
+) -> None:
+    """A shard's scan_results rows and its scores' long tables (extraction_scores, prefix_memorization)."""
+    db.bulk_insert(conn, "scan_results", with_ids(shard.select(SCAN_COLUMNS), **ids))
+    for table, rows in (
+        ("extraction_scores", extraction_rows(shard, settings)),
+        ("prefix_memorization", prefix_rows(shard, prefix_len)),
+    ):
+        if rows is not None:
+            db.bulk_insert(conn, table, with_ids(rows, **ids))
 
 
 def _insert_greedy(conn: Connection, shard: pa.Table, tok, **ids: int) -> None:

@@ -5,8 +5,9 @@
 
 What moves: the job row; its runs, their checkpoints and run_inputs; the models and datasets they name
 (with parent datasets) and those datasets' examples; every table a run owns (schema.RUN_OWNED_TABLES:
-scan_results, example_kld, greedy_continuations, the classifier's tables) and whatever other analysis
-tables both databases have, by their owner column (`scan_run_id`, else `run_id`, else `job_id`).
+scan_results, example_kld, greedy_continuations, scan_audits, extraction_scores, prefix_memorization, the
+classifier's tables) and whatever other analysis tables both databases have, by their owner column
+(`scan_run_id`, else `run_id`, else `job_id`).
 
 Identity. Rows are matched by natural keys: a job by name, a run by (job, stage_key), a dataset by
 digest, a model by (name, revision, config); a checkpoint or lineage edge by the run it belongs to.

@@ -42,7 +42,16 @@ ORDER = (
     "seed_consistency",
     "example_features",
     "classifier_summary",
+    "membership_inference",
+    "extraction_rates",
+    "prefix_memorization_rates",
 )
+
+COLUMNS_READ: dict[str, tuple[tuple[str, str], ...]] = {
+    "membership_inference": (("scan_results", "loss"),),
+}
+"""(table, column) pairs a view reads that a migration added to an existing table: the view is made only
+where they exist, as a view over a table that a later migration adds is left out until then."""
 
 _ENTRY = re.compile(r"^([a-z_][a-z0-9_]*(?:, [a-z_][a-z0-9_]*)*): (.+)$")
 _RELATION = re.compile(r"(?<!DISTINCT )\b(?:FROM|JOIN)\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
@@ -106,18 +115,25 @@ def parse(name: str, source: str) -> View:
 
 def expand(source: str) -> str:
     """`source` with each `-- include parts/<part>.sql` line replaced by that part's SELECT (its header
-    left out), indented as the include line is."""
+    left out, its own includes expanded), indented as the include line is."""
 
     def part(m: re.Match) -> str:
         path = FOLDER / m.group(2)
         if not path.is_file():
             raise ViewFileError(f"include of {m.group(2)}: no such file in {FOLDER}")
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if not line.startswith("--")]
+        lines = expand("\n".join(lines)).splitlines()  # a part may include another part
         return "\n".join(
             m.group(1) + line if line else line for line in "\n".join(lines).strip().splitlines()
         )
 
     return _INCLUDE.sub(part, source)
+
+
+def part(name: str) -> str:
+    """The SELECT of `parts/<name>.sql` (header left out, includes expanded), for queries outside the
+    views that must mean what the views mean (e.g. member_scan_results: scan rows of D only)."""
+    return expand(f"-- include parts/{name}.sql")
 
 
 @cache
@@ -151,12 +167,17 @@ def drop_all(conn: Connection) -> None:
 
 
 def create_all(conn: Connection) -> list[str]:
-    """Create every view whose tables exist (a migration may run before a later one adds a table that a
-    view reads; that later migration calls `recreate` again). Returns the names created."""
-    available = set(inspect(conn).get_table_names())
+    """Create every view whose tables and `COLUMNS_READ` exist (a migration may run before a later one
+    adds a table or column that a view reads; that later migration calls `recreate` again). Returns the
+    names created."""
+    schema = inspect(conn)
+    available = set(schema.get_table_names())
+    read = {t for pairs in COLUMNS_READ.values() for t, _ in pairs} & available
+    columns = {t: {c["name"] for c in schema.get_columns(t)} for t in read}
     created = []
     for view in load():
-        if view.relations <= available:
+        missing = [c for t, c in COLUMNS_READ.get(view.name, ()) if c not in columns.get(t, set())]
+        if view.relations <= available and not missing:
             conn.execute(text(f"CREATE VIEW {view.name} AS\n{view.body}"))  # text(): escapes % for psycopg
             available.add(view.name)
             created.append(view.name)

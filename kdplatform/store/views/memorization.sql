@@ -1,5 +1,6 @@
--- One row per (scanned run, example): its scan_results row with the run's job, role, seed, temperature,
--- objective and model; runs that are not done (stale ones: no longer in their job's plan) are left out.
+-- One row per (scanned run, example of D): its scan_results row with the run's job, role, seed,
+-- temperature, objective and model; held-out non-members and runs that are not done (stale ones: no
+-- longer in their job's plan) are left out.
 --
 -- run_id: the trained model's run (runs.id), as in scan_results.
 -- example_id, dataset_id: the scanned example.
@@ -13,7 +14,9 @@
 SELECT s.run_id, s.example_id, s.dataset_id, s.memorized, s.match_len, s.suffix_logprob,
        s.suffix_entropy, s.ppl, r.job_id, r.role, r.seed, r.temperature, r.objective,
        m.family AS model_family, m.name AS model_name
-FROM scan_results s
+FROM (
+    -- include parts/member_scan_results.sql
+) s
 JOIN runs r ON r.id = s.run_id
 LEFT JOIN models m ON m.id = r.model_id
 WHERE r.status = 'done'

@@ -1,5 +1,5 @@
 -- One row per (scanned model, dataset): the run's job, role, seed, temperature, objective, model, examples
--- and memorized; only runs that are done (a stale run is in no comparison or group).
+-- of D and memorized; only runs that are done (a stale run is in no comparison or group).
 --
 -- job_id, dataset_id: the job and the scanned dataset.
 -- run_id, role, seed, temperature, objective: the trained run's.
@@ -9,7 +9,9 @@
 SELECT r.job_id, s.dataset_id, s.run_id, r.role, r.seed, r.temperature, r.objective,
        m.family AS model_family, m.name AS model_name, COUNT(*) AS examples,
        CAST(SUM(CASE WHEN s.memorized THEN 1 ELSE 0 END) AS BIGINT) AS memorized
-FROM scan_results s
+FROM (
+    -- include parts/member_scan_results.sql
+) s
 JOIN runs r ON r.id = s.run_id
 LEFT JOIN models m ON m.id = r.model_id
 WHERE r.status = 'done'

@@ -2,6 +2,8 @@
 SELECT r.job_id, s.dataset_id, s.example_id,
        MAX(CASE WHEN s.memorized THEN 1 ELSE 0 END) AS teacher_memorized,
        AVG(s.ppl) AS teacher_ppl
-FROM scan_results s JOIN runs r ON r.id = s.run_id
+FROM (
+    -- include parts/member_scan_results.sql
+) s JOIN runs r ON r.id = s.run_id
 WHERE r.role = 'teacher' AND r.status = 'done'
 GROUP BY r.job_id, s.dataset_id, s.example_id
