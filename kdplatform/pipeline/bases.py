@@ -56,9 +56,10 @@ def code_windows(
     from kdplatform.data.examples import Examples, make_windows, split_examples
 
     n, v = corpus.num_windows, corpus.val_windows
-    out = layout.corpus_dir(
-        hash_config({"corpus": corpus.model_dump(mode="json"), "tokenizer": tok_digest, "seq_len": seq_len})
-    )
+    from kdplatform.data.code_corpus import corpus_identity
+
+    corpus_id = corpus_identity(corpus.model_dump(mode="json"))
+    out = layout.corpus_dir(hash_config({"corpus": corpus_id, "tokenizer": tok_digest, "seq_len": seq_len}))
     if not (out / "val.parquet").exists():
         echo(f"       corpus {corpus.source}: {n}+{v} windows of {seq_len} tokens")
         tmp = staging(out)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kdplatform.data.code_corpus import corpus_identity
 from kdplatform.spec import JobSpec, RoleSpec, SpecError, hash_config
 from kdplatform.store.schema import Role, StageKind
 
@@ -75,7 +76,7 @@ def _pretrain_stages(spec: JobSpec) -> list[Stage]:
             cfg |= {
                 "train": base.train.model_dump(mode="json"),
                 "seed": seed,
-                "corpus": spec.pretrain.corpus.model_dump(mode="json"),
+                "corpus": corpus_identity(spec.pretrain.corpus.model_dump(mode="json")),
                 "tokenizer": tokenizer,
                 "seq_len": spec.data.training_len,
             }

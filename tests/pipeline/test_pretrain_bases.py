@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -152,6 +153,8 @@ def test_each_base_reports_its_validation_loss_on_the_corpus_and_on_d(jobs):
         "WHERE r.stage_key = 'pretrain/student' AND c.is_final",
     )[0]
     assert math.isfinite(loss)
+    printed = float(re.search(r"val loss ([0-9.]+) on D", _block(said, "pretrain/student")).group(1))
+    assert loss == pytest.approx(printed, abs=6e-4), "the stored val_loss is the one on D's val split"
     lineage = _q(
         a,
         "SELECT d.name, d.num_train, d.num_val FROM run_inputs i JOIN runs r ON r.id = i.run_id "

@@ -96,3 +96,18 @@ def test_files_and_hf_sources_go_through_load_documents(tmp_path):
     (tmp_path / "b.txt").write_text("print('b')\n" * 30)
     docs = code_documents(f"files:{tmp_path}", seed=1)
     assert sorted(docs) == sorted(p.read_text() for p in tmp_path.iterdir())
+
+
+def test_generated_tables_are_left_out_and_the_reader_revision_is_part_of_the_identity():
+    """The charmap codecs' tables are not in the corpus (a cp1252 table row is not in any document), and
+    the reader's revision is in the identity of a stdlib-code corpus only."""
+    from kdplatform.data.code_corpus import STDLIB_CODE_REVISION, corpus_identity, stdlib_code_documents
+
+    docs = stdlib_code_documents()
+    assert len(docs) > 300
+    assert not [d for d in docs if "'\\x80'     #  0x80 -> UNDEFINED" in d or "decoding_table = (" in d]
+    assert corpus_identity({"source": "stdlib-code"}) == {
+        "source": "stdlib-code",
+        "revision": STDLIB_CODE_REVISION,
+    }
+    assert corpus_identity({"source": "files:x"}) == {"source": "files:x"}

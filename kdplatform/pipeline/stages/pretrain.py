@@ -3,16 +3,19 @@ tokenizer, or a hub checkpoint or local path standing in for one (used as it is)
 
 A trained base lives in the cache (`pipeline.bases`), not the workdir: a rerun, or another job with the
 same corpus, base and tokenizer, reuses it without training. Either way the base is this job's run (role
-base, its model and final checkpoint), which the train stages starting from it name as their BASE input,
-and it reports two validation losses: on the corpus's held-out windows, and on D's validation split (the
-one comparable with the fine-tuned models').
+base, its model and checkpoint rows), which the train stages starting from it name as their BASE input.
+
+Its checkpoint rows' `val_loss` is on D's validation split, as every other run's, so a base's loss is
+comparable with the fine-tuned models' in SQL: pretraining validates on this job's D val after each epoch
+(no decision reads it), and a base reused from the cache records one final row measured on this job's D.
+The loss on the corpus's held-out windows goes to MLflow (`code_val_loss`) and the cache's base.json.
 """
 
 from __future__ import annotations
 
 import math
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from kdplatform.pipeline.bases import check_tokenizer, code_windows, publish_base, read_base, tokenizer_digest
@@ -42,26 +45,29 @@ def run(ctx: StageContext) -> None:
     seq_len = ctx.spec.data.training_len
     corpus = code_windows(ctx.layout, ctx.spec.pretrain.corpus, tok, tok_digest, seq_len, ctx.echo)
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    val = ctx.tokens("val")
     if base.train is None:
         path, revision = base.model.name, base.model.revision
         model = load_frozen(path, device, revision)
+        data_val = evaluate(model, val, EVAL_BATCH, device)
         code_val = evaluate(model, corpus.val, EVAL_BATCH, device)
-        epochs = [EpochStats(0, math.nan, code_val, _ppl(code_val), 0, 0.0)]  # never trained here
+        epochs = [EpochStats(0, math.nan, data_val, _ppl(data_val), 0, 0.0)]  # never trained here
         ctx.echo(f"       stands in as it is: {path}" + (f" at {revision}" if revision else ""))
     else:
         out = ctx.layout.base_dir(stage.key)
-        record = read_base(out)
+        record, trained = read_base(out), False
         if record is not None:
             check_tokenizer(record, out, tok_digest)
             ctx.echo(f"       reused cached base {out} (trained in {record['seconds']:.0f} s)")
         else:
-            record = _train(ctx, base, corpus, tok_digest, out)
+            record, trained = _train(ctx, base, corpus, val, tok_digest, out), True
         path, epochs = str(out), [EpochStats(**e) for e in record["epochs"]]
         model = load_frozen(out, device, dtype=torch.float32)  # tiny: evaluated as it was trained
-    data_val = evaluate(model, ctx.tokens("val"), EVAL_BATCH, device)
+        data_val, code_val = evaluate(model, val, EVAL_BATCH, device), record["code_val_loss"]
+        if not trained:  # the cached epochs were validated on another job's D: one row on this one's
+            epochs = [replace(epochs[-1], val_loss=data_val, val_ppl=_ppl(data_val))]
     ctx.tracker.log_metrics(
-        ctx.mlflow_id,
-        {"code_val_loss": epochs[-1].val_loss, "data_val_loss": data_val, "data_val_ppl": _ppl(data_val)},
+        ctx.mlflow_id, {"code_val_loss": code_val, "data_val_loss": data_val, "data_val_ppl": _ppl(data_val)}
     )
     ctx.tracker.log_dataset(
         ctx.mlflow_id, f"code:{ctx.spec.pretrain.corpus.source}", str(corpus.path), corpus.digest
@@ -93,7 +99,7 @@ def run(ctx: StageContext) -> None:
         ctx.finish(s)
     ctx.echo(
         f"       base {name}: val loss {data_val:.3f} on D (ppl {_ppl(data_val):.1f}), "
-        f"{epochs[-1].val_loss:.3f} on the corpus"
+        f"{code_val:.3f} on the corpus"
     )
 
 
@@ -101,10 +107,12 @@ def _ppl(loss: float) -> float:
     return math.exp(min(loss, 50.0))
 
 
-def _train(ctx: StageContext, base: BaseSpec, corpus, tok_digest: str, out: Path) -> dict:
-    """Pretrain the base into a staging directory, then publish it with its record; returns the record."""
+def _train(ctx: StageContext, base: BaseSpec, corpus, val, tok_digest: str, out: Path) -> dict:
+    """Pretrain the base into a staging directory, validating on D's val split `val` after each epoch, then
+    publish it with its record (which also holds the loss on the corpus's held-out windows)."""
     from kdplatform.models import load_model
     from kdplatform.train.loop import train
+    from kdplatform.train.validate import evaluate
 
     stage = ctx.stage
     vocab = ctx.dataset().vocab_size
@@ -120,7 +128,7 @@ def _train(ctx: StageContext, base: BaseSpec, corpus, tok_digest: str, out: Path
         res = train(
             model,
             corpus.train,
-            corpus.val,
+            val,
             base.train,
             seed=stage.seed,
             out_dir=tmp,
@@ -136,7 +144,7 @@ def _train(ctx: StageContext, base: BaseSpec, corpus, tok_digest: str, out: Path
             "stage_hash": ctx.plan.hashes[stage.key],
             "tokenizer": tok_digest,
             "corpus": corpus.digest,
-            "code_val_loss": res.final.val_loss,
+            "code_val_loss": evaluate(model, corpus.val, EVAL_BATCH, model.device),
             "seconds": res.seconds,
             "tokens": res.tokens,
             "tokens_per_s": res.tokens_per_s,
