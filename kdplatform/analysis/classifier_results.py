@@ -16,9 +16,12 @@ from kdplatform.store.schema import Role
 
 
 def classifier_target(db: Db, run_id: int) -> str:
-    """The role whose memorization a classifier run predicted (`student` for runs stored before the
-    option existed)."""
-    df = read(db, "SELECT config FROM runs WHERE id = :r", r=run_id)
+    """The role whose memorization a classifier run predicted: the run's role (the target, or its
+    `fallback` when the target memorized too few), else its configured target (`student` for runs
+    stored before the option existed)."""
+    df = read(db, "SELECT role, config FROM runs WHERE id = :r", r=run_id)
+    if len(df) and isinstance(df.role.iloc[0], str):
+        return df.role.iloc[0]
     cfg = json.loads(df.config.iloc[0]) if len(df) and df.config.iloc[0] else {}
     return str(cfg.get("target", Role.STUDENT))
 
@@ -52,9 +55,8 @@ def classifier_run(db: Db, job_id: int) -> dict[str, Any] | None:
     except (TypeError, ValueError):
         config = {}
     config = config if isinstance(config, dict) else {}
-    group = student_group(
-        db, job_id, config.get("role", Role.STUDENT), config.get("objective"), config.get("temperature")
-    )
+    target = classifier_target(db, ids[-1])  # the role it labelled with, fallback included
+    group = student_group(db, job_id, target, config.get("objective"), config.get("temperature"))
     return {"run_id": ids[-1], "config": config, "group": group, "all_runs": ids}
 
 

@@ -95,8 +95,9 @@ def binomial_share(k: int, n: int, reference: float) -> TestResult:
     )
 
 
-def paired_t(x: np.ndarray, y: np.ndarray) -> TestResult:
-    """Mean of x - y over seed pairs (paired t-test and its t interval).
+def paired_t(x: np.ndarray, y: np.ndarray, unit: str = "seeds") -> TestResult:
+    """Mean of x - y over seed pairs (paired t-test and its t interval); `unit` names the pairs (seeds,
+    or held-out examples scored by the same two models).
 
     Seeds are the unit: an exact sign-flip test over S seeds cannot go below p = 2^(1-S) (0.25 with 3
     seeds), so it could never decide; the t-test assumes normal seed-to-seed differences, fair for a
@@ -104,13 +105,13 @@ def paired_t(x: np.ndarray, y: np.ndarray) -> TestResult:
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) != len(y) or len(x) < 2:
-        raise ValueError("a paired t-test needs at least two seed pairs")
+        raise ValueError(f"a paired t-test needs at least two pairs of {unit}")
     if np.ptp(x - y) == 0:
-        raise ValueError("every seed pair differs by the same amount, so the t-test is undefined")
+        raise ValueError(f"every pair of {unit} differs by the same amount, so the t-test is undefined")
     r = stats.ttest_rel(x, y)
     ci = r.confidence_interval(LEVEL)
     return TestResult(
-        f"paired t-test over {len(x)} seeds", float(np.mean(x - y)), ci.low, ci.high, r.pvalue, len(x)
+        f"paired t-test over {len(x)} {unit}", float(np.mean(x - y)), ci.low, ci.high, r.pvalue, len(x)
     )
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from kdplatform.analysis import stats
-from kdplatform.analysis.classifier_results import classifier_runs
+from kdplatform.analysis.classifier_results import classifier_runs, classifier_target
 from kdplatform.analysis.features import features
 from kdplatform.analysis.filtering import stored_exclusion
 from kdplatform.analysis.groups import Group, scanned_runs, student_group
@@ -152,10 +152,42 @@ def _table1(job: _Job, g: Group | None) -> Verdict:
     vs, vb = np.array([loss[r] for r in s]), np.array([loss[r] for r in b])
     group = g.label.rsplit(" (", 1)[0]
     ev = f"student {vs.mean():.3f} vs baseline {vb.mean():.3f} nats/token ({group}, {_seeds(seeds)})"
+    unit = "seeds"
+    if len(seeds) < 2:  # one seed pair: the two models' losses on the same held-out examples, if scanned
+        held = _heldout_losses(job, s, b)
+        if held is not None:
+            hs, hb = held
+            ev = (
+                f"student {hs.mean():.3f} vs baseline {hb.mean():.3f} nats/token on {len(hs)} held-out "
+                f"examples ({group}, {_seeds(seeds)}; validation loss {vs.mean():.3f} vs {vb.mean():.3f})"
+            )
+            vs, vb, unit = hs, hb, "held-out examples"
     try:
-        return _verdict(f, ev, stats.paired_t(vs, vb), "less", 1, "nats/token")
+        return _verdict(f, ev, stats.paired_t(vs, vb, unit), "less", 1, "nats/token")
     except ValueError as e:
         return Verdict(f, "inconclusive", f"{ev}; {e}")
+
+
+def _heldout_losses(
+    job: _Job, student: list[int], baseline: list[int]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per held-out example, the mean loss of the student runs and of the baseline runs (the same
+    examples, unseen by both): None when the job scanned no held-out non-members."""
+    ids = [*student, *baseline]
+    df = read(
+        job.db,
+        "SELECT s.run_id, s.example_id, CAST(s.loss AS DOUBLE PRECISION) AS loss FROM scan_results s "
+        "JOIN examples e ON e.dataset_id = s.dataset_id AND e.example_id = s.example_id "
+        "WHERE e.split = 'heldout' AND s.loss IS NOT NULL AND s.run_id IN ("
+        + ", ".join(str(int(r)) for r in ids)
+        + ")",
+    )
+    if df.empty:
+        return None
+    wide = df.pivot_table(index="example_id", columns="run_id", values="loss").dropna()
+    if wide.empty or not set(ids) <= set(wide.columns):
+        return None
+    return wide[student].mean(axis=1).to_numpy(), wide[baseline].mean(axis=1).to_numpy()
 
 
 def _triple(job: _Job, g: Group | None) -> tuple[list, np.ndarray, np.ndarray, np.ndarray] | None:
@@ -251,6 +283,7 @@ def _classifier(job: _Job) -> Verdict:
     n_pos = np.maximum(1, np.round(trials.n_test * share))
     auc = trials.roc_auc.to_numpy()
     ev = f"ROC-AUC {auc.mean():.3f} ± {auc.std(ddof=1) if len(auc) > 1 else 0:.3f} over {len(auc)} trials"
+    ev += f" ({classifier_target(job.db, runs[-1])} positives)"
     result = stats.auc_trials(auc, n_pos.to_numpy(), (trials.n_test - n_pos).to_numpy())
     return _verdict(f, ev, result, "greater", 1, "")
 

@@ -128,8 +128,12 @@ class JobSpec(Strict):
             raise ValueError(
                 "filtered_student.exclude is `classifier` but the job has no `classifier:` section"
             )
-        if self.classifier is not None and self.classifier.target == "student_hard" and not self.hard_student:
-            raise ValueError("classifier.target is `student_hard` but the job has no `hard_student:` section")
+        c = self.classifier
+        for field in ("target", "fallback"):
+            if c is not None and getattr(c, field) == "student_hard" and not self.hard_student:
+                raise ValueError(
+                    f"classifier.{field} is `student_hard` but the job has no `hard_student:` section"
+                )
         if (
             self.classifier is not None
             and not self.scan.kld

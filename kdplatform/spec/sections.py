@@ -220,11 +220,18 @@ class HardStudentSpec(TrainedRoleSpec):
 class ClassifierSpec(Strict):
     """The pre-distillation memorization classifier (section 4.1, A.4)."""
 
+    _omit_none = ("fallback",)
+
     features: list[str] = ["teacher_ppl", "baseline_ppl", "zlib_entropy", "teacher_baseline_kld"]
     target: Literal["student", "student_hard"] = "student"
     """Whose memorization is the positive class: the soft student (the paper's Table 4, at the first
     objective and temperature) or the hard-KD student, for jobs whose soft students memorize too little
     to fit a classifier."""
+    fallback: Literal["student_hard"] | None = None
+    """Used instead of `target` when the target memorized fewer than `min_positives` examples (recorded
+    as the classify run's role, and said in the report); None: the classifier is skipped then."""
+    min_positives: PositiveInt = 10
+    """Fewest memorized examples of `target` to fit on before `fallback` is used."""
     trials: PositiveInt = 100
     ratio: PositiveInt = 3
     """Negatives sampled per positive, afresh in each trial."""

@@ -56,6 +56,18 @@ def _val_loss(diff: float) -> Callable:
     return sim
 
 
+def _heldout_loss(diff: float) -> Callable:
+    """One seed pair's mean token loss on 200 held-out examples: a per-example difficulty both models
+    share (sd 0.8 nats), each model's own noise (sd 0.3), the student lower by `diff` nats/token."""
+
+    def sim(rng: np.random.Generator) -> stats.TestResult:
+        hard = rng.normal(5.5, 0.8, 200)
+        b, s = hard + rng.normal(0, 0.3, 200), hard - diff + rng.normal(0, 0.3, 200)
+        return stats.paired_t(s, b, "held-out examples")
+
+    return sim
+
+
 _binomial_share = functools.lru_cache(maxsize=None)(stats.binomial_share)
 """The same count gives the same test: computed once per (k, n, reference)."""
 
@@ -146,6 +158,13 @@ CASES = [
         _val_loss(0.0),
         _val_loss(0.1),
         "3 seeds, student 0.1 nats/token lower, run noise sd 0.015",
+    ),
+    Case(
+        "Table 1 on one seed: lower loss on the same held-out examples",
+        "less",
+        _heldout_loss(0.0),
+        _heldout_loss(0.1),
+        "1 seed, 200 held-out examples, student 0.1 nats/token lower, model noise sd 0.3 per example",
     ),
     Case(
         "Section 3.1: students inherit little of the teacher-only examples",

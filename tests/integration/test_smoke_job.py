@@ -228,3 +228,38 @@ def test_cli_export_is_idempotent(smoke, tmp_path, capsys):
     with make_engine(dst).connect() as conn:
         n = conn.execute(text("SELECT COUNT(*) FROM scan_results")).scalar()
     assert n == q(smoke, "SELECT COUNT(*) FROM scan_results")[0][0]
+
+
+def test_classifier_falls_back_to_the_hard_student_when_the_target_memorized_too_few(smoke, tmp_path):
+    """A copy of the smoke job whose classifier asks for more soft-student positives than D has: the
+    classify stage reruns on the hard student's positives, records that role, and the verdict says so;
+    the smoke job itself (no fallback) records its target."""
+    import shutil
+
+    from kdplatform.analysis.classifier_results import classifier_run
+    from kdplatform.analysis.verdicts import verdicts
+
+    assert q(smoke, "SELECT role FROM runs WHERE stage_key = 'classify'") == [("student",)]
+    work = tmp_path / "w"
+    shutil.copytree(smoke.workdir, work, ignore=shutil.ignore_patterns("*.lock"))
+    cls = smoke.spec.classifier.model_copy(update={"fallback": "student_hard", "min_positives": 10_000})
+    said: list[str] = []
+    runner = JobRunner(smoke.spec.model_copy(update={"classifier": cls}), work, echo=said.append)
+    runner.run()
+    assert [line for line in said if line.startswith("[run ]")] == [
+        "[run ] classify",
+        "[run ] train/student_filtered/s0",
+        "[run ] scan/train/student_filtered/s0",
+    ]
+    assert "positives from the student_hard instead (classifier.fallback)" in " ".join(said)
+    assert q(runner, "SELECT role FROM runs WHERE stage_key = 'classify'") == [("student_hard",)]
+    hard_memorized = q(
+        runner,
+        "SELECT COUNT(*) FROM memorized_examples m JOIN runs r ON r.id = m.run_id "
+        "WHERE r.stage_key = 'train/student_hard/s0'",
+    )[0][0]
+    positives = q(runner, "SELECT MAX(n_positive) FROM classifier_trials")[0][0]
+    assert 0 < positives <= hard_memorized
+    assert classifier_run(runner.engine, runner.job_id)["group"].role == "student_hard"
+    line = next(v.line() for v in verdicts(runner.engine, runner.spec.name) if "predictable" in v.finding)
+    assert "(student_hard positives)" in line

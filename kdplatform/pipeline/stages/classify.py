@@ -22,7 +22,16 @@ def run(ctx: StageContext) -> None:
         threshold=c.threshold,
     )
     ds = ctx.dataset()
-    df = features(ctx.engine, ctx.job_id, role=c.target)
+    target = c.target
+    df = features(ctx.engine, ctx.job_id, role=target)
+    positives = int(df["student_memorized"].sum()) if len(df) else 0
+    if positives < c.min_positives and c.fallback is not None:
+        ctx.echo(
+            f"       the {target} memorized {positives} examples (< classifier.min_positives = "
+            f"{c.min_positives}): positives from the {c.fallback} instead (classifier.fallback)"
+        )
+        target = c.fallback
+        df = features(ctx.engine, ctx.job_id, role=target)
     skipped = None
     try:
         res = run_classifier(df, cfg)
@@ -36,6 +45,7 @@ def run(ctx: StageContext) -> None:
             s.add(RunInput(run_id=ctx.run_id, kind=InputKind.SCAN, input_run_id=ctx.run_row(dep).id))
         run = s.get(Run, ctx.run_id)
         run.dataset_id, run.error = ds.id, skipped
+        run.role = target  # whose memorization is the positive class: the target, or its fallback
         ctx.finish(s)
     if res is None:
         ctx.echo(f"       classifier {skipped}")
