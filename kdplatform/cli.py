@@ -110,11 +110,15 @@ def cmd_run(args) -> int:
         f"{spec.data.prefix_len}-token prefix, {spec.data.seq_len - spec.data.prefix_len}-token suffix):"
     )
     print(rates.to_string(index=False))
-    from kdplatform.analysis.verdicts import verdicts
+    from kdplatform.analysis.verdicts import not_measured_line, verdicts
 
     print("\nThe paper's findings on this job:")
-    for v in verdicts(runner.engine, spec.name):
-        print(f"  {v.line()}")
+    found = verdicts(runner.engine, spec.name)
+    for v in found:
+        if v.measured:
+            print(f"  {v.line()}")
+    if line := not_measured_line(found):
+        print(f"  {line}")
     print(f"\ndatabase: {runner.database_url}")
     print(f"mlflow:   {runner.tracking_uri}  (mlflow ui --backend-store-uri {runner.tracking_uri})")
     print(f'query:    kdplatform sql --job {args.job} "select * from memorization_rates"')

@@ -49,6 +49,9 @@ class Verdict:
     n: int = 0
     unit: str = ""
     """Unit of effect and interval as printed (pp: percentage points)."""
+    measured: bool = True
+    """False when the job's design has no run this finding needs (one temperature, no filtered student,
+    no hard student, no classifier): not a verdict, listed apart from them."""
 
     def line(self) -> str:
         head = f"[{self.outcome}] {self.finding}: {self.evidence}"
@@ -253,7 +256,7 @@ def _temperature(job: _Job, g: Group | None) -> Verdict:
         runs = runs[runs.objective.map(none_if_null) == g.objective]
     temps = sorted({float(t) for t in runs.temperature})
     if len(temps) < 2:
-        return Verdict(f, "inconclusive", "the job has fewer than two temperatures")
+        return Verdict(f, "inconclusive", "the job has fewer than two temperatures", measured=False)
     per_t = [
         job.by_seed(tuple(int(r) for r in runs.loc[np.isclose(runs.temperature.astype(float), t), "run_id"]))
         for t in temps
@@ -278,7 +281,10 @@ def _classifier(job: _Job) -> Verdict:
         r=runs[-1] if runs else -1,
     )
     if trials.empty:
-        return Verdict(f, "inconclusive", "no classifier run (or too few student-memorized examples)")
+        planned = read(job.db, "SELECT id FROM runs WHERE job_id = :j AND kind = 'classify'", j=job.job_id)
+        if planned.empty:
+            return Verdict(f, "inconclusive", "the job has no classifier", measured=False)
+        return Verdict(f, "inconclusive", "the classifier was skipped: too few student-memorized examples")
     share = trials.n_positive / (trials.n_positive + trials.n_negative)
     n_pos = np.maximum(1, np.round(trials.n_test * share))
     auc = trials.roc_auc.to_numpy()
@@ -296,7 +302,10 @@ def _soft_hard(job: _Job, g: Group | None) -> list[Verdict]:
     teacher, base = job.role(Role.TEACHER), job.role(Role.BASELINE)
     if g is None or hard is None or not teacher or not base:
         why = "the job has no scanned hard and soft students, teacher and baseline"
-        return [Verdict(f, "inconclusive", why), Verdict(f2, "inconclusive", why)]
+        return [
+            Verdict(f, "inconclusive", why, measured=False),
+            Verdict(f2, "inconclusive", why, measured=False),
+        ]
     seeds, (s, h, b) = job.matched(g.run_ids, hard.run_ids, base)
     if not seeds:
         why = "no seed trained the soft student, the hard student and the baseline"
@@ -322,7 +331,7 @@ def _filtering(job: _Job, g: Group | None) -> Verdict:
     f = "Re-distilling without the flagged examples reduces memorization (section 4.2)"
     after = student_group(job.db, job.job_id, Role.STUDENT_FILTERED)
     if after is None or g is None:
-        return Verdict(f, "inconclusive", "the job has no filtered student")
+        return Verdict(f, "inconclusive", "the job has no filtered student", measured=False)
     seeds, (b, a) = job.matched(g.run_ids, after.run_ids)
     if not seeds:
         return Verdict(f, "inconclusive", "no seed trained both the student and the filtered student")
@@ -333,6 +342,12 @@ def _filtering(job: _Job, g: Group | None) -> Verdict:
         f"{len(stored_exclusion(job.db, job.job_id))} examples excluded ({_seeds(seeds)})"
     )
     return _verdict(f, ev, stats.paired_binary(ma, mb), "less", 100, "pp")
+
+
+def not_measured_line(verdicts: list[Verdict]) -> str | None:
+    """The findings the job's design does not measure, in one line (None when it measures them all)."""
+    missing = [f"{v.finding} ({v.evidence})" for v in verdicts if not v.measured]
+    return "Not measured by this job's design: " + "; ".join(missing) if missing else None
 
 
 def verdicts(db: Db, job: int | str) -> list[Verdict]:

@@ -250,3 +250,19 @@ def test_converged_students_and_table1_on_matched_seeds(tmp_path):
     assert np.isclose(v.p_value, sps.ttest_rel(ck[s].to_numpy(), ck[b0].to_numpy()).pvalue)
     assert v.outcome == _rule(v.p_value, v.effect, 0, "less")
     engine.dispose()
+
+
+def test_findings_the_design_lacks_are_listed_apart_from_the_verdicts(smoke):
+    """Smoke trains one temperature: Figure 2 is not measured (no test), listed in one line after the
+    verdicts in the report, while every measured finding keeps its line."""
+    from kdplatform.analysis.report import render_report
+    from kdplatform.analysis.verdicts import not_measured_line
+
+    found = verdicts(smoke.engine, "smoke")
+    temp = next(v for v in found if v.finding.startswith("Higher distillation temperature"))
+    assert not temp.measured and not temp.test
+    assert all(v.measured for v in found if v.finding.startswith("Distilled students memorize less"))
+    line = not_measured_line(found)
+    assert line.startswith("Not measured by this job's design: ") and temp.finding in line
+    report = render_report(smoke.engine, "smoke")
+    assert line in report and f"- {temp.line()}" not in report

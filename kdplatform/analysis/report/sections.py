@@ -17,7 +17,7 @@ from kdplatform.analysis.reading import Db, none_if_null
 from kdplatform.analysis.report.audit import scan_audit
 from kdplatform.analysis.report.markdown import config, num, pct, pm, share_pct, table
 from kdplatform.analysis.report.membership import membership_section
-from kdplatform.analysis.verdicts import verdicts
+from kdplatform.analysis.verdicts import not_measured_line, verdicts
 
 VENN_LABELS = {
     "A": "teacher only",
@@ -291,7 +291,9 @@ def _verdicts(db: Db, job_id: int) -> list[str]:
         "contradicted when p < 0.05 against it, inconclusive otherwise or when the job lacks what the test "
         "needs; groups are compared on the seeds both trained."
     )
-    return [rule, "", *(f"- {v.line()}" for v in verdicts(db, job_id)), ""]
+    found = verdicts(db, job_id)
+    rest = not_measured_line(found)
+    return [rule, "", *(f"- {v.line()}" for v in found if v.measured), *([f"\n{rest}"] if rest else []), ""]
 
 
 SECTIONS = (
