@@ -168,3 +168,16 @@ def test_train_null_is_for_teacher_and_baseline_only(tmp_path):
         bad[role] = bad[role] | {"train": None}
         with pytest.raises(SpecError, match=f"{role}.train"):
             load_spec(_write(tmp_path, bad))
+
+
+def test_the_fineweb_job_starts_baseline_and_students_from_one_stand_in_base():
+    """Pythia-1.4B stands in for the shared base (no pretraining): the baseline and every student depend
+    on that one base stage, the teacher on the Pythia-12B one."""
+    spec = load_spec(Path("jobs/paper/pythia-fineweb.yaml"))
+    p = plan(spec)
+    assert p.get("pretrain/student").config["model"]["name"] == "EleutherAI/pythia-1.4b"
+    assert "train" not in p.get("pretrain/student").config
+    for st in p.stages:
+        if st.kind == "train":
+            want = "pretrain/teacher" if st.key == "train/teacher" else "pretrain/student"
+            assert st.deps[-1] == want, st.key
