@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from kdplatform.pipeline.layout import Layout
@@ -58,12 +58,13 @@ class JobView:
             ck = s.scalar(select(Checkpoint).where(Checkpoint.run_id == run.id, Checkpoint.is_final))
             return run.id, ck.id
 
-    def final_val_loss(self, train_key: str) -> float:
+    def best_val_loss(self, train_key: str) -> float:
+        """The lowest validation loss of a training run over its epochs: the paper's stopping rule trains
+        a student until it outperforms the baseline, and a baseline that overfits is outperformed only by
+        beating its best epoch, not its (worse) last one."""
         run = self.run_row(train_key)
         with self.session() as s:
-            return s.scalar(
-                select(Checkpoint.val_loss).where(Checkpoint.run_id == run.id, Checkpoint.is_final)
-            )
+            return s.scalar(select(func.min(Checkpoint.val_loss)).where(Checkpoint.run_id == run.id))
 
     def checkpoint_dir(self, train_key: str) -> Path:
         return self.layout.checkpoint_dir(train_key)

@@ -260,3 +260,17 @@ def test_a_local_float16_checkpoint_stands_in_for_a_base(tmp_path):
     half = load_pretrained(hub, dtype=torch.float16).state_dict()
     assert all(start[k].dtype == torch.float32 and torch.equal(start[k], half[k].float()) for k in half)
     assert any(not torch.equal(fine_tuned[k], start[k]) for k in start)
+
+
+def test_the_converged_student_targets_the_baselines_best_epoch(jobs):
+    """The paper's rule: the student trains until it outperforms the baseline, i.e. until its validation
+    loss is at most the lowest the baseline reached over its epochs (not its last epoch's)."""
+    _, (a, said), _, _ = jobs
+    block = _block(said, "train/student_converged/s0")
+    target = float(re.search(r"validation loss <= ([0-9.]+) \(the baseline's best\)", block).group(1))
+    (best,) = _q(
+        a,
+        "SELECT MIN(c.val_loss) FROM checkpoints c JOIN runs r ON r.id = c.run_id "
+        "WHERE r.stage_key = 'train/baseline/s0'",
+    )[0]
+    assert target == pytest.approx(best, abs=6e-5)

@@ -80,9 +80,9 @@ def run(ctx: StageContext) -> None:
     cfg, target = rs.train, None
     if stage.role == Role.STUDENT_CONVERGED:
         cfg = cfg.model_copy(update={"epochs": stage.config["max_epochs"]})
-        target = ctx.final_val_loss(stage.deps[2])
+        target = ctx.best_val_loss(stage.deps[2])
         ctx.echo(
-            f"       trains until validation loss <= {target:.4f} (the baseline's), "
+            f"       trains until validation loss <= {target:.4f} (the baseline's best), "
             f"at most {cfg.epochs} epochs"
         )
     if stage.role in DISTILLED:
