@@ -110,6 +110,14 @@ def cmd_run(args) -> int:
         f"{spec.data.prefix_len}-token prefix, {spec.data.seq_len - spec.data.prefix_len}-token suffix):"
     )
     print(rates.to_string(index=False))
+    from kdplatform.analysis.rates import base_losses
+
+    bases = base_losses(runner.engine, runner.job_id)
+    if len(bases):
+        print(
+            "Bases before fine-tuning, validation loss on D's validation split: "
+            + ", ".join(f"{b.stage.removeprefix('pretrain/')} {b.val_loss:.3f}" for b in bases.itertuples())
+        )
     from kdplatform.analysis.verdicts import not_measured_line, verdicts
 
     print("\nThe paper's findings on this job:")

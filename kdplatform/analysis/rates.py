@@ -34,6 +34,19 @@ def final_checkpoints(db: Db, job_id: int) -> pd.DataFrame:
     )
 
 
+def base_losses(db: Db, job_id: int) -> pd.DataFrame:
+    """Each base's validation loss on D's validation split before any fine-tuning (its final checkpoint),
+    the starting point of the fine-tuned models' losses."""
+    return read(
+        db,
+        "SELECT r.stage_key AS stage, CAST(c.val_loss AS DOUBLE PRECISION) AS val_loss FROM checkpoints c "
+        "JOIN runs r ON r.id = c.run_id WHERE r.job_id = :j AND r.role = :base AND c.is_final "
+        "AND r.status = 'done' ORDER BY r.id",
+        j=job_id,
+        base=Role.BASE,
+    )
+
+
 def rate_summary(db: Db, job_id: int) -> pd.DataFrame:
     """Table 2 per model configuration: mean and std of the rate over seeds."""
     return read(

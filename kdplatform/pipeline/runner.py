@@ -44,8 +44,10 @@ RATES_COLUMNS = [
     "examples",
     "memorized",
     "rate_pct",
+    "val_loss",
 ]
-"""The columns (and order) `kdplatform run` prints its rates table in."""
+"""The columns (and order) `kdplatform run` prints its rates table in (val_loss: the final checkpoint's,
+on D's validation split)."""
 
 
 class JobRunner:
@@ -278,7 +280,9 @@ class JobRunner:
 
     def rates(self) -> pd.DataFrame:
         """Memorization rate per scanned run, in run order: the table `kdplatform run` prints."""
-        from kdplatform.analysis.rates import rates
+        from kdplatform.analysis.rates import final_checkpoints, rates
 
         df = rates(self.engine, self.job_id)
+        final = final_checkpoints(self.engine, self.job_id)[["run_id", "val_loss"]]
+        df = df.merge(final, on="run_id", how="left")
         return df.sort_values("run_id", kind="stable").reset_index(drop=True)[RATES_COLUMNS]

@@ -274,3 +274,29 @@ def test_the_converged_student_targets_the_baselines_best_epoch(jobs):
         "WHERE r.stage_key = 'train/baseline/s0'",
     )[0]
     assert target == pytest.approx(best, abs=6e-5)
+
+
+def test_kdplatform_run_prints_each_base_and_each_models_validation_loss(jobs, tmp_path, capsys):
+    """Rerun through the CLI (every stage skipped): the summary gives each model's final validation loss
+    beside its memorization rate and each base's before fine-tuning, the numbers the checkpoints hold."""
+    import yaml
+
+    from kdplatform.cli import main
+
+    _, (a, _), _, _ = jobs
+    path = tmp_path / "a.yaml"
+    path.write_text(yaml.safe_dump(a.spec.model_dump(mode="json")))
+    assert main(["run", str(path)]) == 0
+    out = capsys.readouterr().out
+    final = dict(
+        _q(
+            a,
+            "SELECT r.stage_key, c.val_loss FROM checkpoints c JOIN runs r ON r.id = c.run_id "
+            "WHERE c.is_final",
+        )
+    )
+    bases = f"teacher {final['pretrain/teacher']:.3f}, student {final['pretrain/student']:.3f}"
+    assert f"Bases before fine-tuning, validation loss on D's validation split: {bases}" in out
+    header = next(line for line in out.splitlines() if line.lstrip().startswith("run_id"))
+    assert header.split()[-1] == "val_loss"
+    assert f"{final['train/baseline/s0']:.6f}"[:5] in out
