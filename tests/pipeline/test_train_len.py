@@ -84,8 +84,10 @@ def test_scan_decides_on_the_first_seq_len_tokens_as_generate_does(job):
     for key in ("train/teacher", "train/baseline/s0", "train/student/s0/forward_kl/T2"):
         rows = q(
             job,
-            "SELECT example_id, memorized, match_len FROM scan_results s JOIN runs r ON r.id = s.run_id "
-            "WHERE r.stage_key = :k ORDER BY example_id",
+            "SELECT s.example_id, s.memorized, s.match_len FROM scan_results s "
+            "JOIN runs r ON r.id = s.run_id "
+            "JOIN examples e ON e.dataset_id = s.dataset_id AND e.example_id = s.example_id "
+            "WHERE r.stage_key = :k AND e.split = 'train' ORDER BY s.example_id",
             k=key,
         )
         assert [r[0] for r in rows] == ex.example_ids.tolist()
