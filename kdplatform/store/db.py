@@ -130,13 +130,19 @@ def _connect_waiting(dialect, conn_rec, cargs, cparams):
 
 
 def duckdb_connect(
-    path: str | Path, *, wait_s: float = 20.0, what: str | None = None, lock_configuration: bool = False
+    path: str | Path,
+    *,
+    wait_s: float = 20.0,
+    what: str | None = None,
+    lock_configuration: bool = False,
+    settings: dict[str, str | int] | None = None,
 ):
     """A raw DuckDB connection to the file at `path`: read-only, external access off (DUCKDB_CONFIG),
     waiting up to `wait_s` for a job's write lock (see locking.wait_out_lock for `what`).
 
-    With `lock_configuration` nothing run on it can change a setting again (the console's second fence);
-    the file's instance is shared within a process, so it is locked once, not again."""
+    With `lock_configuration` nothing run on it can change a setting again (the console's second fence),
+    after `settings` (e.g. memory_limit, threads; values passed as parameters) are applied; the file's
+    instance is shared within a process, so it is set and locked once, by the first such connection."""
     import duckdb
 
     def once():
@@ -146,6 +152,8 @@ def duckdb_connect(
                 lock_configuration
                 and not conn.execute("SELECT current_setting('lock_configuration')").fetchone()[0]
             ):
+                for name, value in (settings or {}).items():
+                    conn.execute(f"SET {_setting_name(name)} = ?", [str(value)])
                 conn.execute("SET lock_configuration = true")
         except BaseException:
             conn.close()
@@ -153,6 +161,13 @@ def duckdb_connect(
         return conn
 
     return wait_out_lock(once, wait_s, what)
+
+
+def _setting_name(name: str) -> str:
+    """A setting's name, which SET cannot take as a parameter: letters, digits and underscores only."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"not a DuckDB setting name: {name!r}")
+    return name
 
 
 def reader_engine(url: str, *, wait_s: float = 20.0) -> Engine:
