@@ -109,7 +109,7 @@ def _cap_text(cur, max_bytes: int) -> None:
 
         return Capped
 
-    for name in ("text", "varchar", "bpchar", "name", "unknown"):
+    for name in ("text", "varchar", "bpchar", "name"):
         cur.adapters.register_loader(name, capped(TextLoader))
     cur.adapters.register_loader("bytea", capped(ByteaLoader))
 
