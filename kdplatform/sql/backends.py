@@ -56,7 +56,10 @@ def postgres_rows(url: str, sql: str, limits: Limits) -> tuple[list[str], Collec
     engine = db.make_engine(url)
     got = Collector(limits)
     try:
-        raw = engine.raw_connection()
+        try:
+            raw = engine.raw_connection()
+        except Exception as e:
+            raise QueryRefused(f"cannot connect to {db.masked_url(url)}: {_first_line(e)}") from None
         pg = raw.driver_connection
         pg.rollback()
         pg.autocommit = True
@@ -90,6 +93,11 @@ def _stream(cur, sql: str, got: Collector) -> list[str]:
     except psycopg.Error as e:
         raise QueryRefused(f"query failed: {str(e).strip()}") from None
     return cols
+
+
+def _first_line(e: Exception) -> str:
+    lines = str(getattr(e, "orig", None) or e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
 
 
 class _TooBig(Exception):

@@ -103,7 +103,7 @@ def _explained(sql: str) -> str:
     any comment that follows them)."""
     tokens = duckdb.tokenize(sql)
     ends = [offset for offset, _ in tokens[1:]] + [len(sql)]
-    for (offset, kind), end in zip(tokens, ends):
+    for (offset, kind), end in zip(tokens, ends, strict=True):
         text = sql[offset:end].lower()
         if kind == duckdb.token_type.keyword and any(_is_word(text, w) for w in EXPLAIN_WORDS):
             continue

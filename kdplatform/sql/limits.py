@@ -84,7 +84,7 @@ class Collector:
         return True
 
     def next_chunk(self) -> int:
-        """How many rows to fetch next: fewer as rows grow, so a fetch cannot overshoot the byte cap by much."""
+        """How many rows to fetch next: fewer as rows grow, so one fetch cannot overshoot the byte cap far."""
         room = self.limits.max_bytes - self.nbytes
         return max(1, min(1024, room // (2 * self.largest_row), self.limits.max_rows + 1 - len(self.rows)))
 

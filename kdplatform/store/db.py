@@ -51,6 +51,7 @@ __all__ = [
     "is_duckdb",
     "is_transient",
     "make_engine",
+    "masked_url",
     "preflight",
     "reader_engine",
     "table_names",
@@ -72,6 +73,15 @@ RUN_HINT = "run a job first: `make demo` (the quickstart) or `kdplatform run job
 
 def default_url(workdir: Path) -> str:
     return f"duckdb:///{Path(workdir).resolve() / 'kdp.duckdb'}"
+
+
+def masked_url(url: str) -> str:
+    """A database URL fit to print: its password replaced by ***. Not a URL: returned as given (opening it
+    fails with its own message)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
 
 
 def is_duckdb(conn_or_engine: Connection | Engine) -> bool:
@@ -99,7 +109,7 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
                 import psycopg  # noqa: F401
             except ImportError:
                 raise DatabaseError(
-                    f"database URL {url!r} needs psycopg 3: pip install 'kdplatform[postgres]'"
+                    f"database URL {masked_url(url)!r} needs psycopg 3: pip install 'kdplatform[postgres]'"
                 ) from None
         kwargs["pool_pre_ping"] = True  # a shared server restarts; do not fail on a stale connection
         if read_only:
@@ -117,7 +127,7 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     try:
         engine = create_engine(u, **kwargs)
     except Exception as e:
-        raise DatabaseError(f"cannot open database {url!r}: {e}") from None
+        raise DatabaseError(f"cannot open database {masked_url(url)!r}: {e}") from None
     if u.get_backend_name() == "duckdb":
         event.listen(engine, "do_connect", _connect_waiting)
     return engine
@@ -245,7 +255,7 @@ def preflight(url: str) -> None:
         with engine.connect() as conn:
             current = revision_of(conn)
     except Exception as e:
-        raise DatabaseError(f"cannot open database {url!r}: {e}") from None
+        raise DatabaseError(f"cannot open database {masked_url(url)!r}: {e}") from None
     finally:
         engine.dispose()
     check_known(current, url)

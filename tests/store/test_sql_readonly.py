@@ -190,7 +190,9 @@ def test_duckdb_console_connection_has_a_memory_limit(tmp_path):
     duckdb.connect(str(tmp_path / "m.duckdb")).close()
     with pytest.raises(QueryRefused, match="(?i)out of memory|memory"):
         sql.run_readonly(
-            u, "SELECT list(range) AS l FROM range(30000000) GROUP BY range % 3", memory_limit_bytes=20_000_000
+            u,
+            "SELECT list(range) AS l FROM range(30000000) GROUP BY range % 3",
+            memory_limit_bytes=20_000_000,
         )
     conn = db.duckdb_connect(
         tmp_path / "m.duckdb", lock_configuration=True, settings={"memory_limit": "123MB", "threads": 1}
