@@ -3,10 +3,9 @@
 - DuckDB: a read-only connection, external access off, `memory_limit` and `threads` set and then the
   configuration locked (store.db.duckdb_connect); a timer interrupts the query; rows are fetched in chunks
   that shrink as rows grow, so the byte cap stops the fetch.
-- PostgreSQL: `BEGIN READ ONLY` and `SET LOCAL statement_timeout` (the server stops the query), the query
-  sent alone through the extended protocol (psycopg's stream: a second statement is a syntax error there,
-  so nothing can COMMIT out of the transaction), rows streamed one at a time and text values refused
-  before decoding when they alone exceed the byte cap; always rolled back.
+- PostgreSQL: store.pg_readonly (`BEGIN READ ONLY`, a server-side `statement_timeout`, the query sent
+  alone through the extended protocol so nothing can COMMIT out of the transaction, rows streamed and
+  values over the byte cap refused before decoding); the same collector.
 - Other SQLAlchemy backends (SQLite): a read-only engine and the same collector.
 """
 
@@ -53,73 +52,24 @@ def duckdb_rows(path: str, sql: str, limits: Limits) -> tuple[list[str], Collect
 
 
 def postgres_rows(url: str, sql: str, limits: Limits) -> tuple[list[str], Collector]:
-    engine = db.make_engine(url)
+    from kdplatform.store import pg_readonly
+
     got = Collector(limits)
     try:
-        try:
-            raw = engine.raw_connection()
-        except Exception as e:
-            raise QueryRefused(f"cannot connect to {db.masked_url(url)}: {_first_line(e)}") from None
-        pg = raw.driver_connection
-        pg.rollback()
-        pg.autocommit = True
-        try:
-            with pg.cursor() as cur:
-                _cap_text(cur, limits.max_bytes)
-                cur.execute("BEGIN READ ONLY")
-                cur.execute(f"SET LOCAL statement_timeout = {max(1, int(limits.timeout_s * 1000))}")
-                cols = _stream(cur, sql, got)
-        finally:
-            raw.invalidate()  # never back into a pool: a stopped stream leaves the connection busy
-    finally:
-        engine.dispose()
-    return cols, got
-
-
-def _stream(cur, sql: str, got: Collector) -> list[str]:
-    import psycopg
-
-    cols: list[str] = []
-    try:
-        for row in cur.stream(sql):
-            cols = cols or [d.name for d in cur.description]
-            if not got.add([row]):
-                break
-        cols = cols or [d.name for d in (cur.description or [])]
-    except _TooBig:
+        cols = pg_readonly.readonly_rows(
+            url,
+            sql,
+            timeout_s=limits.timeout_s,
+            max_value_bytes=limits.max_bytes,
+            accept=lambda r: got.add([r]),
+        )
+    except pg_readonly.ValueTooLarge:
         raise QueryRefused(got.too_big()) from None
-    except psycopg.errors.QueryCanceled:
+    except pg_readonly.QueryTimeout:
         raise QueryRefused(got.too_slow()) from None
-    except psycopg.Error as e:
-        raise QueryRefused(f"query failed: {str(e).strip()}") from None
-    return cols
-
-
-def _first_line(e: Exception) -> str:
-    lines = str(getattr(e, "orig", None) or e).strip().splitlines()
-    return lines[0] if lines else type(e).__name__
-
-
-class _TooBig(Exception):
-    pass
-
-
-def _cap_text(cur, max_bytes: int) -> None:
-    """Text and bytea values longer than the byte cap are refused as they arrive, before being decoded."""
-    from psycopg.types.string import ByteaLoader, TextLoader
-
-    def capped(base):
-        class Capped(base):
-            def load(self, data):
-                if len(data) > max_bytes:
-                    raise _TooBig
-                return super().load(data)
-
-        return Capped
-
-    for name in ("text", "varchar", "bpchar", "name"):
-        cur.adapters.register_loader(name, capped(TextLoader))
-    cur.adapters.register_loader("bytea", capped(ByteaLoader))
+    except pg_readonly.QueryFailed as e:
+        raise QueryRefused(f"query failed: {e}") from None
+    return cols, got
 
 
 def sqlalchemy_rows(url: str, sql: str, limits: Limits) -> tuple[list[str], Collector]:

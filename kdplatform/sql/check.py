@@ -1,20 +1,18 @@
-"""The statement check of the read-only SQL surface, done with DuckDB's own parser (derived from
-PostgreSQL's, libpg_query): one statement, of a read-only type, calling no function that reads files, the
+"""The statement check of the read-only SQL surface, done with DuckDB's own parser (store.sqlparse; derived
+from PostgreSQL's, libpg_query): one statement, of a read-only type, calling no function that reads files, the
 network or settings. No regular expressions: what the database would split and classify is what is checked.
 
 The same parser serves PostgreSQL: its lexer follows PostgreSQL's for E'' strings, dollar quotes, nested
 comments and identifiers, and a query it cannot read is refused (never passed through). PostgreSQL also
 runs the query alone in a read-only transaction, through the extended protocol, which cannot carry a
-second statement (kdplatform.sql.backends).
+second statement (store.pg_readonly).
 """
 
 from __future__ import annotations
 
-import json
+from kdplatform.store import sqlparse
 
-import duckdb
-
-READ_ONLY_TYPES = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+READ_ONLY_TYPES = ("SELECT", "EXPLAIN")
 EXPLAIN_WORDS = {"explain", "analyze", "analyse", "verbose"}
 DENIED_PREFIXES = (
     "read_",
@@ -57,59 +55,55 @@ def check_query(query: str) -> str:
     """Raise QueryRefused unless `query` is one read-only SELECT/WITH/EXPLAIN statement; return its text."""
     if not query or not query.strip():
         raise QueryRefused("empty query: write a SELECT over the documented views and tables")
-    parser = duckdb.connect(config={"enable_external_access": False})
-    try:
-        stmts = _statements(parser, query)
-        if not stmts:
-            raise QueryRefused("empty query: write a SELECT over the documented views and tables")
-        if len(stmts) > 1:
-            raise QueryRefused(
-                f"only one statement is allowed; this is {len(stmts)} (remove the ';' between them)"
-            )
-        if stmts[0].query.strip() not in query:
-            raise QueryRefused(
-                "only SELECT queries are allowed; PRAGMA and the other statements DuckDB's parser rewrites "
-                "into another query are not"
-            )
-        _check_statement(parser, stmts[0])
-    finally:
-        parser.close()
+    stmts = _statements(query)
+    if not stmts:
+        raise QueryRefused("empty query: write a SELECT over the documented views and tables")
+    if len(stmts) > 1:
+        raise QueryRefused(
+            f"only one statement is allowed; this is {len(stmts)} (remove the ';' between them)"
+        )
+    if stmts[0].query.strip() not in query:
+        raise QueryRefused(
+            "only SELECT queries are allowed; PRAGMA and the other statements DuckDB's parser rewrites "
+            "into another query are not"
+        )
+    _check_statement(stmts[0])
     return query.strip()
 
 
-def _statements(parser, query: str) -> list:
+def _statements(query: str) -> list[sqlparse.Statement]:
     try:
-        return parser.extract_statements(query)
-    except duckdb.Error as e:
-        raise QueryRefused(f"the query does not parse: {_first_line(e)}") from None
+        return sqlparse.statements(query)
+    except sqlparse.ParseError as e:
+        raise QueryRefused(f"the query does not parse: {e}") from None
 
 
-def _check_statement(parser, stmt) -> None:
-    if stmt.type not in READ_ONLY_TYPES:
+def _check_statement(stmt: sqlparse.Statement) -> None:
+    if stmt.kind not in READ_ONLY_TYPES:
         raise QueryRefused(
             f"only SELECT queries are allowed (SELECT, WITH ... SELECT or EXPLAIN SELECT); "
-            f"this is a {stmt.type.name} statement"
+            f"this is a {stmt.kind} statement"
         )
-    if stmt.type == duckdb.StatementType.EXPLAIN:
-        inner = _statements(parser, _explained(stmt.query))
-        if len(inner) != 1 or inner[0].type != duckdb.StatementType.SELECT:
+    if stmt.kind == "EXPLAIN":
+        inner = _statements(_explained(stmt.query))
+        if len(inner) != 1 or inner[0].kind != "SELECT":
             raise QueryRefused("EXPLAIN is allowed only of a SELECT query")
         stmt = inner[0]
-    _check_tree(parser, stmt.query)
+    _check_tree(stmt.query)
 
 
 def _explained(sql: str) -> str:
-    """The statement after EXPLAIN [ANALYZE] [VERBOSE], found with DuckDB's tokenizer (whose tokens span
-    any comment that follows them)."""
-    tokens = duckdb.tokenize(sql)
-    ends = [offset for offset, _ in tokens[1:]] + [len(sql)]
-    for (offset, kind), end in zip(tokens, ends, strict=True):
-        text = sql[offset:end].lower()
-        if kind == duckdb.token_type.keyword and any(_is_word(text, w) for w in EXPLAIN_WORDS):
+    """The statement after EXPLAIN [ANALYZE], found with the parser's tokenizer (whose tokens span any
+    comment that follows them)."""
+    tokens = sqlparse.tokens(sql)
+    ends = [t.offset for t in tokens[1:]] + [len(sql)]
+    for token, end in zip(tokens, ends, strict=True):
+        text = sql[token.offset : end].lower()
+        if token.kind == "keyword" and any(_is_word(text, w) for w in EXPLAIN_WORDS):
             continue
         if text.startswith("("):
             raise QueryRefused("EXPLAIN (options) is not supported; write EXPLAIN [ANALYZE] SELECT ...")
-        return sql[offset:]
+        return sql[token.offset :]
     return ""
 
 
@@ -118,12 +112,12 @@ def _is_word(text: str, word: str) -> bool:
     return text.startswith(word) and not (after.isalnum() or after == "_")
 
 
-def _check_tree(parser, sql: str) -> None:
-    """Walk the SELECT's syntax tree (json_serialize_sql): every function and every table it names."""
-    out = parser.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()[0]
-    tree = json.loads(out)
-    if tree.get("error"):
-        raise QueryRefused(f"the query does not parse: {tree.get('error_message', 'unknown error')}")
+def _check_tree(sql: str) -> None:
+    """Walk the SELECT's syntax tree: every function and every table it names."""
+    try:
+        tree = sqlparse.syntax_tree(sql)
+    except sqlparse.ParseError as e:
+        raise QueryRefused(f"the query does not parse: {e}") from None
     stack: list = [tree]
     while stack:
         node = stack.pop()
@@ -145,7 +139,3 @@ def _check_node(node: dict) -> None:
             raise QueryRefused(
                 f"reading files by path is not allowed ({name!r}); query the documented views and tables"
             )
-
-
-def _first_line(e: Exception) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -52,7 +52,12 @@ def test_reader_role_reads_and_cannot_write(pg_server, pg_url):
             assert conn.execute(text("SELECT i FROM a_view")).scalar_one() == 2
             assert conn.execute(text("SHOW transaction_read_only")).scalar_one() == "on"
             conn.rollback()
-            for stmt in ("INSERT INTO after_role VALUES (3)", "CREATE TABLE x (i int)", "CREATE TEMP TABLE y (i int)"):
+            writes = (
+                "INSERT INTO after_role VALUES (3)",
+                "CREATE TABLE x (i int)",
+                "CREATE TEMP TABLE y (i int)",
+            )
+            for stmt in writes:
                 with pytest.raises(Exception, match="read-only|permission denied"):
                     conn.execute(text(stmt))
                 conn.rollback()

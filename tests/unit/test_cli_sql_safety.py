@@ -87,7 +87,8 @@ def test_report_out_is_never_the_job_spec(tmp_path, capsys):
     shutil.copy(ROOT / "jobs" / "smoke.yaml", job)
     before = job.read_text()
     for extra in ([], ["--force"]):
-        assert cli.main(["report", str(job), "--workdir", str(tmp_path / "w"), "--out", str(job), *extra]) == 2
+        args = ["report", str(job), "--workdir", str(tmp_path / "w"), "--out", str(job), *extra]
+        assert cli.main(args) == 2
         assert "job spec" in capsys.readouterr().err
     assert job.read_text() == before
 
