@@ -11,6 +11,8 @@ on PostgreSQL, an interrupt on DuckDB).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 from sqlalchemy.engine import make_url
 
@@ -34,8 +36,6 @@ __all__ = [
 
 def _duckdb_connect(path: str):
     """The console's DuckDB connection (for tests of the connection's own fence)."""
-    from pathlib import Path
-
     if not Path(path).exists():
         raise QueryRefused(f"no database at {path}; run a job first (make demo, or kdplatform run JOB)")
     return db.duckdb_connect(path, lock_configuration=True)
@@ -67,6 +67,8 @@ def run_readonly(
         cols, got = duckdb_rows(u.database, sql, limits)
     elif backend == "postgresql" or u.drivername == "postgres":
         cols, got = postgres_rows(url, sql, limits)
+    elif backend == "sqlite" and not (u.database and Path(u.database).is_file()):
+        raise QueryRefused(f"no database file at {u.database or '(none)'}; a read-only query creates none")
     else:
         cols, got = sqlalchemy_rows(url, sql, limits)
     df = pd.DataFrame(got.rows, columns=cols)

@@ -163,3 +163,18 @@ def test_console_stops_long_queries(synthetic_url):
         sql.console(
             synthetic_url, "SELECT COUNT(*) FROM range(100000000) a, range(100000) b", timeout_s=0.5
         )
+
+
+INJECTION = "select E'\\''; commit; delete from greedy_continuations; --'"
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgresql"])
+def test_console_page_refuses_a_hidden_second_statement(open_page, request, backend):
+    """Issue 18: an E'' literal hid `; commit; delete ...` from the old check and emptied the table on
+    PostgreSQL; the page now refuses it (DuckDB's parser sees three statements) and nothing changes."""
+    url = request.getfixturevalue("synthetic_url" if backend == "duckdb" else "pg_synthetic_url")
+    before = run_readonly(url, "SELECT COUNT(*) AS n FROM greedy_continuations").n[0]
+    at = run_console(open_page, url, INJECTION)
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "one statement" in errors[0], errors
+    assert run_readonly(url, "SELECT COUNT(*) AS n FROM greedy_continuations").n[0] == before > 0

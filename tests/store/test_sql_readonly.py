@@ -225,3 +225,10 @@ def test_duckdb_quoted_file_name_is_refused_twice(tmp_path, run):
 def test_duckdb_directory_is_refused(tmp_path, run):
     with pytest.raises(QueryRefused, match="directory"):
         run(f"duckdb:///{tmp_path}", "SELECT 1")
+
+
+def test_sqlite_missing_file_is_not_created(tmp_path, run):
+    path = tmp_path / "new.sqlite"
+    with pytest.raises(QueryRefused, match="no database file"):
+        run(f"sqlite:///{path}", "SELECT 1")
+    assert not path.exists()
