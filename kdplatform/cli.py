@@ -6,7 +6,8 @@
     kdplatform status jobs/quickstart.yaml      (or: status JOB_NAME --db URL; status --db URL lists jobs)
     kdplatform prune jobs/quickstart.yaml [--dry-run]   (delete runs whose stage left the plan)
     kdplatform sql "select * from memorization_rates" [--job JOB | --db URL] [--format table|csv|parquet]
-    kdplatform report jobs/quickstart.yaml [--out report.md]
+                   [--output FILE [--force]] [--timeout S] [--max-rows N] [--max-bytes N]
+    kdplatform report jobs/quickstart.yaml [--out report.md [--force]]
     kdplatform venn3 RUN_A RUN_B RUN_C [--job JOB | --db URL]
     kdplatform export jobs/quickstart.yaml --to postgresql://host/db    (and: import ... --from URL)
     kdplatform db upgrade [--job JOB | --db URL]
