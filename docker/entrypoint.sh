@@ -63,7 +63,8 @@ case "${1:-help}" in
     ;;
   dashboard)
     wait_for_db
-    exec $KDP dashboard --db "$KDP_DATABASE_URL" --address "${KDP_DASHBOARD_ADDRESS:-0.0.0.0}"
+    # No --db: the URL stays in the environment, off every command line (kdplatform dashboard reads it).
+    exec $KDP dashboard --address "${KDP_DASHBOARD_ADDRESS:-0.0.0.0}"
     ;;
   health)
     $KDP db current --db "${KDP_DATABASE_URL:?set KDP_DATABASE_URL}" >/dev/null

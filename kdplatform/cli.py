@@ -6,7 +6,8 @@
     kdplatform status jobs/quickstart.yaml      (or: status JOB_NAME --db URL; status --db URL lists jobs)
     kdplatform prune jobs/quickstart.yaml [--dry-run]   (delete runs whose stage left the plan)
     kdplatform sql "select * from memorization_rates" [--job JOB | --db URL] [--format table|csv|parquet]
-    kdplatform report jobs/quickstart.yaml [--out report.md]
+                   [--output FILE [--force]] [--timeout S] [--max-rows N] [--max-bytes N]
+    kdplatform report jobs/quickstart.yaml [--out report.md [--force]]
     kdplatform venn3 RUN_A RUN_B RUN_C [--job JOB | --db URL]
     kdplatform export jobs/quickstart.yaml --to postgresql://host/db    (and: import ... --from URL)
     kdplatform db upgrade [--job JOB | --db URL]
@@ -24,6 +25,7 @@ import sys
 from pathlib import Path
 
 import kdplatform  # noqa: F401  (sets thread policy before torch loads)
+from kdplatform.cli_args import positive_int, scrub, seconds, urls_of
 from kdplatform.spec import JobSpec, SpecError, load_spec
 
 
@@ -134,43 +136,66 @@ def cmd_run(args) -> int:
 
 
 def cmd_sql(args) -> int:
+    from kdplatform.outfile import checked_output, database_file, write_atomically
     from kdplatform.sql import QueryRefused, run_readonly
 
-    try:
-        df = run_readonly(_db_url(args), args.query, max_rows=args.max_rows, timeout_s=args.timeout)
-    except QueryRefused as e:
-        print(f"refused: {e}", file=sys.stderr)
+    url = _db_url(args)
+    if args.format == "parquet" and not args.output:
+        print("--format parquet needs --output FILE", file=sys.stderr)
         return 2
-    if args.format == "csv":
+    out = None
+    if args.output:
+        protected = {"database": database_file(url), "job spec": getattr(args, "job", None)}
+        out = checked_output(args.output, force=args.force, protected=protected)
+    try:
+        df = run_readonly(
+            url, args.query, max_rows=args.max_rows, timeout_s=args.timeout, max_bytes=args.max_bytes
+        )
+    except QueryRefused as e:
+        print(f"refused: {scrub(str(e), url)}", file=sys.stderr)
+        return 2
+    if out is not None:
+        write = {"parquet": df.to_parquet, "csv": df.to_csv}.get(args.format)
+        if write is None:
+            write_atomically(out, lambda tmp: tmp.write_text(_table(df) + "\n"))
+        else:
+            write_atomically(out, lambda tmp: write(tmp, index=False))
+    elif args.format == "csv":
         df.to_csv(sys.stdout, index=False)
-    elif args.format == "parquet":
-        if not args.output:
-            print("--format parquet needs --output FILE", file=sys.stderr)
-            return 2
-        df.to_parquet(args.output, index=False)
     else:
-        print(df.to_string(index=False) if len(df) else "(no rows)")
-    if df.attrs.get("truncated"):
+        print(_table(df))
+    if df.attrs.get("truncated") == "rows":
         print(f"(showing the first {args.max_rows} rows; raise --max-rows for more)", file=sys.stderr)
+    elif df.attrs.get("truncated") == "bytes":
+        print(
+            f"(showing the first {len(df)} rows: the result passed --max-bytes {args.max_bytes:,}; "
+            "select fewer columns or rows, or raise --max-bytes)",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _table(df) -> str:
+    return df.to_string(index=False) if len(df) else "(no rows)"
 
 
 def _masked(url: str) -> str:
     """A database URL fit to print in a report: its password replaced by ***."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    from kdplatform.store.db import masked_url
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:  # not a URL: opening it fails later with the usual message
-        return url
+    return masked_url(url)
 
 
 def cmd_report(args) -> int:
     from kdplatform.analysis.report import write_report
+    from kdplatform.outfile import checked_output, database_file
 
     spec = load_spec(args.job)
-    out = Path(args.out) if args.out else _workdir(spec, args.workdir) / "report.md"
+    default = _workdir(spec, args.workdir) / "report.md"
+    out = Path(args.out) if args.out else default
+    # The default report is the command's own file (rewritten by each run); any other path is checked.
+    protected = {"job spec": args.job, "database": database_file(_db_url(args))}
+    checked_output(out, force=args.force or out == default, protected=protected, flag="--out")
     out.parent.mkdir(parents=True, exist_ok=True)
     options = ["--workdir", args.workdir] if args.workdir else []
     if args.db:
@@ -204,7 +229,7 @@ def cmd_transfer(args) -> int:
     result = export_job(src, dst, spec.name, replace=args.replace)
     rows = sum(result.inserted.values())
     print(
-        f"{args.command}: job {spec.name!r} from {src} to {dst}: {rows} rows written"
+        f"{args.command}: job {spec.name!r} from {_masked(src)} to {_masked(dst)}: {rows} rows written"
         + ("" if result.changed else " (already there, nothing changed)")
     )
     return 0
@@ -225,10 +250,14 @@ def cmd_db(args) -> int:
 
 
 def cmd_dashboard(args) -> int:
+    """Streamlit over the job's database; the URL goes to the app in $KDP_DATABASE_URL, never on a command
+    line (where `ps` shows it, password and all). Without a JOB or --db, $KDP_DATABASE_URL is used."""
+    import os
     import subprocess
 
     app = Path(__file__).resolve().parents[1] / "app" / "Home.py"
-    url = _db_url(args)
+    env_url = os.environ.get("KDP_DATABASE_URL")
+    url = env_url if env_url and not (args.db or args.job) else _db_url(args)
     cmd = [
         sys.executable,
         "-m",
@@ -239,12 +268,9 @@ def cmd_dashboard(args) -> int:
         args.address,
         "--server.headless",
         "true",
-        "--",
-        "--db",
-        url,
     ]
-    print(f"dashboard on http://{args.address}:8501 over {url}")
-    return subprocess.call(cmd)
+    print(f"dashboard on http://{args.address}:8501 over {_masked(url)}")
+    return subprocess.call(cmd, env={**os.environ, "KDP_DATABASE_URL": url})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -277,15 +303,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--workdir")
     sp.add_argument("--db", help="database URL")
     sp.add_argument("--format", choices=["table", "csv", "parquet"], default="table")
-    sp.add_argument("--output", help="file for --format parquet")
-    sp.add_argument("--max-rows", type=int, default=10_000)
-    sp.add_argument("--timeout", type=float, default=30.0)
+    sp.add_argument("--output", help="file to write (needed for --format parquet); never the database")
+    sp.add_argument("--force", action="store_true", help="replace an existing --output file")
+    sp.add_argument("--max-rows", type=positive_int, default=10_000)
+    sp.add_argument("--max-bytes", type=positive_int, default=50_000_000, help="result size cap")
+    sp.add_argument("--timeout", type=seconds, default=30.0, help="seconds (positive, finite)")
     sp.set_defaults(fn=cmd_sql)
     sp = sub.add_parser("report", help="write the job's Markdown report (the paper's tables, from SQL)")
     sp.add_argument("job")
     sp.add_argument("--workdir")
     sp.add_argument("--db")
-    sp.add_argument("--out", help="output file (default <workdir>/report.md)")
+    sp.add_argument("--out", help="output file (default <workdir>/report.md); never the spec or database")
+    sp.add_argument("--force", action="store_true", help="replace an existing --out file")
     sp.set_defaults(fn=cmd_report)
     sp = sub.add_parser("venn3", help="the seven region counts of three runs' memorized sets")
     for name in ("a", "b", "c"):
@@ -331,10 +360,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except (SpecError, DatabaseError, DataError, JobLocked, PruneBlocked) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {scrub(str(e), *urls_of(args))}", file=sys.stderr)
         return 2
     except StageFailed as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {scrub(str(e), *urls_of(args))}", file=sys.stderr)
         return 1
 
 

@@ -1,9 +1,9 @@
 """SQL console: one read-only SELECT over the documented views and tables, shown and downloadable as CSV.
 
-The query goes through kdplatform.sql.run_readonly, the function behind `kdplatform sql`: statements that
-write, attach, read or write files, load extensions or change settings are refused with a message; on
-DuckDB the connection is read-only with external access disabled; long queries are stopped and results
-capped."""
+The query goes through kdplatform.sql.console (run_readonly), the function behind `kdplatform sql`: the
+database's parser refuses anything but one SELECT, and file, network or settings functions, with a
+message; the connection is read-only (DuckDB: external access disabled; PostgreSQL: a read-only
+transaction); long queries are stopped and results capped in rows and bytes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import common
 import pandas as pd
 import streamlit as st
 
-from kdplatform.sql import EXAMPLE_QUERIES, SURFACE, QueryRefused, console
+from kdplatform.sql import EXAMPLE_QUERIES, MAX_BYTES, SURFACE, QueryRefused, console
 from kdplatform.store.errors import DatabaseUnavailable
 
 MAX_ROWS = 10_000
@@ -38,7 +38,9 @@ with st.form("console"):
 
 if run:
     try:
-        df = console(common.database_url(), query, max_rows=int(max_rows), timeout_s=TIMEOUT_S)
+        df = console(
+            common.database_url(), query, max_rows=int(max_rows), timeout_s=TIMEOUT_S, max_bytes=MAX_BYTES
+        )
         st.session_state["console_result"] = {
             "query": query,
             "df": df,
@@ -56,7 +58,10 @@ if err := st.session_state.get("console_error"):
     st.error(f"Refused: {err}")
 elif res := st.session_state.get("console_result"):
     df: pd.DataFrame = res["df"]
-    note = f" (cut at the row limit of {len(df):,})" if res["truncated"] else ""
+    note = {
+        "rows": f" (cut at the row limit of {len(df):,})",
+        "bytes": f" (cut at the result limit of {MAX_BYTES / 1e6:g} MB)",
+    }.get(res["truncated"] or "", "")
     st.caption(f"{len(df):,} rows{note}")
     st.dataframe(df, hide_index=True)
     st.download_button(
@@ -75,6 +80,7 @@ with st.expander("Documented views and tables"):
     st.caption(
         "Read-only: one SELECT/WITH statement, no writes, ATTACH, COPY, file or network readers, "
         "extensions or "
-        f"settings; stopped after {TIMEOUT_S:g} s; at most {MAX_ROWS:,} rows. The same function serves "
+        f"settings; stopped after {TIMEOUT_S:g} s; at most {MAX_ROWS:,} rows and {MAX_BYTES / 1e6:g} MB. "
+        "The same function serves "
         "`kdplatform sql QUERY`."
     )

@@ -51,6 +51,7 @@ __all__ = [
     "is_duckdb",
     "is_transient",
     "make_engine",
+    "masked_url",
     "preflight",
     "reader_engine",
     "table_names",
@@ -72,6 +73,15 @@ RUN_HINT = "run a job first: `make demo` (the quickstart) or `kdplatform run job
 
 def default_url(workdir: Path) -> str:
     return f"duckdb:///{Path(workdir).resolve() / 'kdp.duckdb'}"
+
+
+def masked_url(url: str) -> str:
+    """A database URL fit to print: its password replaced by ***. Not a URL: returned as given (opening it
+    fails with its own message)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
 
 
 def is_duckdb(conn_or_engine: Connection | Engine) -> bool:
@@ -99,7 +109,7 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
                 import psycopg  # noqa: F401
             except ImportError:
                 raise DatabaseError(
-                    f"database URL {url!r} needs psycopg 3: pip install 'kdplatform[postgres]'"
+                    f"database URL {masked_url(url)!r} needs psycopg 3: pip install 'kdplatform[postgres]'"
                 ) from None
         kwargs["pool_pre_ping"] = True  # a shared server restarts; do not fail on a stale connection
         if read_only:
@@ -117,7 +127,7 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     try:
         engine = create_engine(u, **kwargs)
     except Exception as e:
-        raise DatabaseError(f"cannot open database {url!r}: {e}") from None
+        raise DatabaseError(f"cannot open database {masked_url(url)!r}: {e}") from None
     if u.get_backend_name() == "duckdb":
         event.listen(engine, "do_connect", _connect_waiting)
     return engine
@@ -130,13 +140,19 @@ def _connect_waiting(dialect, conn_rec, cargs, cparams):
 
 
 def duckdb_connect(
-    path: str | Path, *, wait_s: float = 20.0, what: str | None = None, lock_configuration: bool = False
+    path: str | Path,
+    *,
+    wait_s: float = 20.0,
+    what: str | None = None,
+    lock_configuration: bool = False,
+    settings: dict[str, str | int] | None = None,
 ):
     """A raw DuckDB connection to the file at `path`: read-only, external access off (DUCKDB_CONFIG),
     waiting up to `wait_s` for a job's write lock (see locking.wait_out_lock for `what`).
 
-    With `lock_configuration` nothing run on it can change a setting again (the console's second fence);
-    the file's instance is shared within a process, so it is locked once, not again."""
+    With `lock_configuration` nothing run on it can change a setting again (the console's second fence),
+    after `settings` (e.g. memory_limit, threads; values passed as parameters) are applied; the file's
+    instance is shared within a process, so it is set and locked once, by the first such connection."""
     import duckdb
 
     def once():
@@ -146,6 +162,8 @@ def duckdb_connect(
                 lock_configuration
                 and not conn.execute("SELECT current_setting('lock_configuration')").fetchone()[0]
             ):
+                for name, value in (settings or {}).items():
+                    conn.execute(f"SET {_setting_name(name)} = ?", [str(value)])
                 conn.execute("SET lock_configuration = true")
         except BaseException:
             conn.close()
@@ -153,6 +171,13 @@ def duckdb_connect(
         return conn
 
     return wait_out_lock(once, wait_s, what)
+
+
+def _setting_name(name: str) -> str:
+    """A setting's name, which SET cannot take as a parameter: letters, digits and underscores only."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"not a DuckDB setting name: {name!r}")
+    return name
 
 
 def reader_engine(url: str, *, wait_s: float = 20.0) -> Engine:
@@ -230,7 +255,7 @@ def preflight(url: str) -> None:
         with engine.connect() as conn:
             current = revision_of(conn)
     except Exception as e:
-        raise DatabaseError(f"cannot open database {url!r}: {e}") from None
+        raise DatabaseError(f"cannot open database {masked_url(url)!r}: {e}") from None
     finally:
         engine.dispose()
     check_known(current, url)

@@ -40,7 +40,7 @@ REFUSED = [
     ("SELECT 1; DROP TABLE runs", "one statement"),
     ("WITH x AS (SELECT 1) INSERT INTO jobs SELECT * FROM x", "INSERT"),
     ("SELECT * INTO backup FROM runs", "INTO"),
-    ("SELECT * FROM runs FOR UPDATE", "UPDATE"),
+    ("SELECT * FROM runs FOR UPDATE", "locking"),
     ("", "empty query"),
 ]
 ALLOWED = [
@@ -105,14 +105,14 @@ def test_console_caps_rows(open_page, synthetic_url):
     assert "25 rows (cut at the row limit of 25)" in " ".join(c.value for c in at.caption)
 
 
-def test_console_file_by_quoted_name_is_stopped_by_the_connection(open_page, synthetic_url, tmp_path):
-    """A quoted identifier that names a file passes the statement check; the read-only connection with
-    external access disabled refuses it."""
+def test_console_file_by_quoted_name_is_refused(open_page, synthetic_url, tmp_path):
+    """A quoted identifier that names a file is a table name with a path in the parser's tree: refused
+    (tests/unit/test_sql_console.py checks that the read-only connection would refuse it too)."""
     secret = tmp_path / "secret.csv"
     secret.write_text("a,b\n1,2\n")
     at = run_console(open_page, synthetic_url, f'SELECT * FROM "{secret}"')
     errors = [e.value for e in at.error]
-    assert len(errors) == 1 and "disabled by configuration" in errors[0], errors
+    assert len(errors) == 1 and "by path" in errors[0], errors
 
 
 def test_console_csv_is_the_result(synthetic_url):
@@ -163,3 +163,18 @@ def test_console_stops_long_queries(synthetic_url):
         sql.console(
             synthetic_url, "SELECT COUNT(*) FROM range(100000000) a, range(100000) b", timeout_s=0.5
         )
+
+
+INJECTION = "select E'\\''; commit; delete from greedy_continuations; --'"
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgresql"])
+def test_console_page_refuses_a_hidden_second_statement(open_page, request, backend):
+    """Issue 18: an E'' literal hid `; commit; delete ...` from the old check and emptied the table on
+    PostgreSQL; the page now refuses it (DuckDB's parser sees three statements) and nothing changes."""
+    url = request.getfixturevalue("synthetic_url" if backend == "duckdb" else "pg_synthetic_url")
+    before = run_readonly(url, "SELECT COUNT(*) AS n FROM greedy_continuations").n[0]
+    at = run_console(open_page, url, INJECTION)
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "one statement" in errors[0], errors
+    assert run_readonly(url, "SELECT COUNT(*) AS n FROM greedy_continuations").n[0] == before > 0
