@@ -1,5 +1,5 @@
 """Checks a job can run before it writes anything: models resolvable, one shared tokenizer, a readable
-exclusion file.
+exclusion file of integer ids, a writable workdir, an MLflow URI MLflow can open.
 
 A week-long job that would fail at its first distillation step (a typo in a model name, a student with
 another tokenizer than its teacher) fails here in seconds, with the field to fix.
@@ -7,6 +7,7 @@ another tokenizer than its teacher) fails here in seconds, with the field to fix
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from kdplatform.spec import JobSpec, ModelSpec, SpecError
@@ -52,17 +53,71 @@ def check(spec: JobSpec, path: str | Path = "job") -> None:
 
 
 def exclusion_ids(exclude: str):
-    """The example ids of `filtered_student.exclude: file:PATH` (one per line), read as the stage reads
-    them; SpecError naming the field for a file that is missing, unreadable or not integers."""
+    """The example ids of `filtered_student.exclude: file:PATH`: one non-negative integer a line (blank
+    lines and `#` comments skipped), as preflight and the stage both read them; SpecError naming the
+    field, the file and the line for a file that is missing, unreadable or not such integers."""
     import numpy as np
 
     path = Path(exclude.removeprefix("file:"))
+    where = f"filtered_student.exclude: {str(path)!r}"
+    if path.exists() and not path.is_file():
+        raise SpecError(f"{where} is not a regular file")
     try:
-        return np.loadtxt(path, dtype=np.int64, ndmin=1)
-    except (OSError, ValueError) as e:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        why = getattr(e, "strerror", None) or e
+        raise SpecError(f"{where}: cannot read example ids (one integer a line): {why}") from None
+    ids = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        item = line.split("#", 1)[0].strip()
+        if not item:
+            continue
+        if not item.isdecimal() or not item.isascii() or int(item) >= 2**63:
+            raise SpecError(
+                f"{where}, line {lineno}: {item[:40]!r} is not an example id (one integer >= 0 a line)"
+            )
+        ids.append(int(item))
+    return np.array(ids, dtype=np.int64)
+
+
+def check_workdir(workdir: Path) -> None:
+    """The workdir is a directory this process can create and write files in: SpecError naming it (and
+    the OS's reason) before the database, the lock or any data file is made there."""
+    workdir = Path(workdir)
+    if workdir.exists() and not workdir.is_dir():
+        raise SpecError(f"workdir {workdir}: exists and is not a directory; choose another with --workdir")
+    above = next((p for p in workdir.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
         raise SpecError(
-            f"filtered_student.exclude: cannot read example ids (one integer a line) from {str(path)!r}: {e}"
+            f"workdir {workdir}: {above} is a file, not a directory; choose another with --workdir"
+        )
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=workdir):
+            pass
+    except OSError as e:
+        raise SpecError(
+            f"workdir {workdir}: not writable ({e.strerror or e}); choose another with --workdir"
         ) from None
+
+
+def check_tracking_uri(uri: str) -> None:
+    """MLflow can open a store at `uri` (its scheme is one MLflow's tracking and model registries know):
+    SpecError naming the URI and the schemes, before the database is written."""
+    try:
+        from mlflow.tracking._model_registry.utils import _get_store_registry
+        from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+    except ImportError:  # another MLflow layout: MLflow itself refuses the URI later
+        return
+    for registry in (_tracking_store_registry, _get_store_registry()):
+        try:
+            registry.get_store_builder(uri)
+        except Exception:
+            schemes = ", ".join(sorted(s for s in registry._registry if s))
+            raise SpecError(
+                f"mlflow_tracking_uri {uri!r}: not an MLflow tracking URI; use a path, or a URI of scheme "
+                f"{schemes} (or unset it and MLFLOW_TRACKING_URI for the workdir's sqlite store)"
+            ) from None
 
 
 def _check(spec: JobSpec) -> None:

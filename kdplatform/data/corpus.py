@@ -9,11 +9,12 @@ dataset row records through its digest.
 from __future__ import annotations
 
 import ast
-import json
 import random
 import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
+
+from kdplatform.data.files import file_documents
 
 MIN_DOC_CHARS = 200
 LICENSE_DIR = Path("/usr/share/common-licenses")
@@ -64,33 +65,6 @@ def builtin_documents() -> list[str]:
     return docs
 
 
-def _file_documents(path: Path, text_field: str) -> list[str]:
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    if not files:
-        raise FileNotFoundError(f"files:{path}: no files found")
-    docs: list[str] = []
-    for f in files:
-        suffix = f.suffix.lower()
-        if suffix == ".txt":
-            docs.append(f.read_text(encoding="utf-8"))
-        elif suffix == ".jsonl":
-            with f.open(encoding="utf-8") as fh:
-                for lineno, line in enumerate(fh, 1):
-                    if line.strip():
-                        row = json.loads(line)
-                        if text_field not in row:
-                            raise KeyError(f"{f}:{lineno}: no field {text_field!r} (set data.text_field)")
-                        docs.append(row[text_field])
-        elif suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            table = pq.read_table(f, columns=[text_field])
-            docs.extend(str(t) for t in table.column(text_field).to_pylist() if t)
-        elif path.is_file():
-            raise ValueError(f"{f}: unsupported file type {suffix!r}; use .txt, .jsonl or .parquet")
-    return docs
-
-
 def _hf_documents(name: str, config: str | None, split: str, text_field: str, max_chars: int) -> list[str]:
     from datasets import load_dataset
 
@@ -118,7 +92,7 @@ def load_documents(
     if source == "builtin":
         docs = builtin_documents()
     elif source.startswith("files:"):
-        docs = _file_documents(Path(source.removeprefix("files:")), text_field)
+        docs = file_documents(Path(source.removeprefix("files:")), text_field, max_chars)
     elif source.startswith("hf:"):
         docs = _hf_documents(source.removeprefix("hf:"), hf_config, split, text_field, max_chars)
     else:

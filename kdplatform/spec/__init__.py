@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from kdplatform.spec.pretrain import BaseSpec, CorpusSpec, PretrainSpec
@@ -31,6 +30,7 @@ from kdplatform.spec.sections import (
     PositiveInt,
     RoleSpec,
     ScanSpec,
+    Seed,
     SpecError,
     Strict,
     StudentSpec,
@@ -38,6 +38,7 @@ from kdplatform.spec.sections import (
     TrainedRoleSpec,
     TrainSpec,
 )
+from kdplatform.spec.yamlio import parse, read_text
 
 __all__ = [
     "HELDOUT_DEFAULT_CAP",
@@ -59,6 +60,7 @@ __all__ = [
     "PretrainSpec",
     "RoleSpec",
     "ScanSpec",
+    "Seed",
     "SpecError",
     "Strict",
     "StudentSpec",
@@ -82,7 +84,7 @@ class JobSpec(Strict):
     """Any SQLAlchemy URL; default duckdb:///<workdir>/kdp.duckdb."""
     mlflow_tracking_uri: str | None = None
     """Default: env MLFLOW_TRACKING_URI, else sqlite:///<workdir>/mlflow.db."""
-    seeds: list[int] = [0]
+    seeds: list[Seed] = [0]
     """Seeds for baselines and students (model init and data order); the teacher uses the first."""
     data: DataSpec = DataSpec()
     pretrain: PretrainSpec | None = None
@@ -188,14 +190,10 @@ def _format_errors(path: Path, err: ValidationError) -> str:
 
 
 def load_spec(path: str | Path) -> JobSpec:
-    """Read and validate a job file; raises SpecError naming the file and field."""
+    """Read and validate a job file; raises SpecError naming the file and field (spec.yamlio says what a
+    file must be before its content is validated)."""
     path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"{path}: no such job file")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise SpecError(f"{path}: not valid YAML: {e}") from None
+    raw = parse(read_text(path), path)
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: a job spec must be a YAML mapping (key: value), got {type(raw).__name__}")
     try:

@@ -17,11 +17,15 @@ from pydantic import (
     model_validator,
 )
 
+from kdplatform.spec.presets import PRESET_CONFIGS, config_errors
+
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
+Seed = Annotated[int, Field(ge=0, lt=2**32)]
+"""A seed numpy, torch and Python's random all take: [0, 2**32)."""
 
-PRESETS = ("tiny-teacher", "tiny-student")
+PRESETS = tuple(PRESET_CONFIGS)
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 """Job and base names: they become directory names and stage keys."""
 Objective = Literal["forward_kl", "reverse_kl", "jsd"]
@@ -32,7 +36,9 @@ class SpecError(Exception):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+    """Strict: no bool or str is coerced to a number (`seeds: [true]` is an error, not seed 1), an int is
+    still a valid float; only finite floats (`lr: .inf` is an error, not a job of NaN losses)."""
 
     _omit_none: ClassVar[tuple[str, ...]] = ()
     """Optional fields left out of the dump while None: a field added later leaves the stage and job
@@ -92,7 +98,7 @@ class DataSpec(Strict):
     """Tokens per training example (None: seq_len). The paper trains on 256-token sequences and tests
     memorization on their first 100 tokens: seq_len 100, train_len 256."""
     max_corpus_chars: PositiveInt = 20_000_000
-    seed: int = 0
+    seed: Seed = 0
     """Fixes which documents are used and their order."""
     tokenizer: TokenizerSpec = TokenizerSpec()
 
@@ -153,6 +159,10 @@ class ModelSpec(Strict):
             raise ValueError(f"unknown preset {self.preset!r}; choose one of: " + ", ".join(PRESETS))
         if self.base is not None and (self.revision is not None or self.config):
             raise ValueError("`base` takes no `revision` or `config`: set them on the base in pretrain.bases")
+        if self.name is not None and self.config:
+            raise ValueError("`config` overrides a preset's fields; a `name` model keeps its checkpoint's")
+        if self.preset is not None and (errors := config_errors(self.preset, self.config)):
+            raise ValueError("; ".join(errors))
         return self
 
 
@@ -183,7 +193,7 @@ class DistillSpec(Strict):
     """Also train, per seed, a `student_converged` at the first temperature and objective: the paper's
     rule, trained until its validation loss beats the same seed's baseline, for at most this many epochs.
     The `student` runs keep `train.epochs` (the equal-compute variant)."""
-    sweep_seeds: list[int] | None = None
+    sweep_seeds: list[Seed] | None = None
     """Seeds that train every (objective, temperature) pair; the job's other seeds train only the first
     pair. Default: all of the job's seeds (a sweep on one seed keeps a CPU-sized study affordable)."""
 
@@ -213,7 +223,7 @@ class StudentSpec(TrainedRoleSpec):
 
 
 class HardStudentSpec(TrainedRoleSpec):
-    seeds: list[int] | None = None
+    seeds: list[Seed] | None = None
     """A subset of the job's seeds to train this role for; default all of them."""
 
 
@@ -236,7 +246,7 @@ class ClassifierSpec(Strict):
     ratio: PositiveInt = 3
     """Negatives sampled per positive, afresh in each trial."""
     test_size: Annotated[float, Field(gt=0, lt=1)] = 0.3
-    seed: int = 0
+    seed: Seed = 0
     threshold: Annotated[float, Field(ge=0, le=1)] = 0.5
     """Risk at or above which an example is predicted memorized (and filtered out)."""
 
@@ -244,7 +254,7 @@ class ClassifierSpec(Strict):
 class FilteredStudentSpec(StudentSpec):
     """Re-distillation on D minus an exclusion set (section 4.2); scanned on all of D."""
 
-    seeds: list[int] | None = None
+    seeds: list[Seed] | None = None
     """A subset of the job's seeds to train this role for; default all of them."""
 
     exclude: str = "classifier"
