@@ -185,6 +185,8 @@ def _format_errors(path: Path, err: ValidationError) -> str:
             msg = "unknown key; check its spelling against the README's job spec section"
         elif e["type"] == "missing":
             msg = "required field is missing"
+        elif e["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
         lines.append(f"  - {loc}: {msg}")
     return "\n".join(lines)
 

@@ -40,6 +40,7 @@ PLATFORM_FIELDS: dict[str, str] = {
     "rotary_pct": "Pythia's fixed choice (a quarter of each head)",
     "use_parallel_residual": "Pythia's fixed choice",
     "tie_word_embeddings": "Pythia's fixed choice",
+    "is_decoder": "a causal LM's fixed choice",
 }
 """Fields the platform sets itself (models.build_neox), so a spec may not."""
 
