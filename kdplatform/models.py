@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from kdplatform.spec import ModelSpec
-from kdplatform.spec.presets import PRESET_CONFIGS
+from kdplatform.spec.sections import PRESET_CONFIGS
 
 MASTER_DTYPE = torch.float32
 """The dtype of every trainable weight, whatever the checkpoint was saved in."""

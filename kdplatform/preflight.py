@@ -1,5 +1,5 @@
 """Checks a job can run before it writes anything: models resolvable, one shared tokenizer, a readable
-exclusion file of integer ids, a writable workdir, an MLflow URI MLflow can open.
+exclusion file of integer ids, a writable workdir (tracking.check_uri checks the MLflow URI).
 
 A week-long job that would fail at its first distillation step (a typo in a model name, a student with
 another tokenizer than its teacher) fails here in seconds, with the field to fix.
@@ -101,29 +101,30 @@ def check_workdir(workdir: Path) -> None:
         ) from None
 
 
-def check_tracking_uri(uri: str) -> None:
-    """MLflow can open a store at `uri` (its scheme is one MLflow's tracking and model registries know):
-    SpecError naming the URI and the schemes, before the database is written."""
-    try:
-        from mlflow.tracking._model_registry.utils import _get_store_registry
-        from mlflow.tracking._tracking_service.utils import _tracking_store_registry
-    except ImportError:  # another MLflow layout: MLflow itself refuses the URI later
+def _activations(spec: JobSpec) -> None:
+    """A preset's `config.hidden_act` names an activation transformers has (the spec checks the rest)."""
+    models = {f"{r}.model": rs.model for r, rs in spec.roles().items()}
+    models |= {
+        f"pretrain.bases.{b}.model": bs.model
+        for b, bs in (spec.pretrain.bases if spec.pretrain else {}).items()
+    }
+    acts = {field: m.config["hidden_act"] for field, m in models.items() if "hidden_act" in m.config}
+    if not acts:
         return
-    for registry in (_tracking_store_registry, _get_store_registry()):
-        try:
-            registry.get_store_builder(uri)
-        except Exception:
-            schemes = ", ".join(sorted(s for s in registry._registry if s))
+    from transformers.activations import ACT2FN
+
+    for field, act in acts.items():
+        if act not in ACT2FN:
             raise SpecError(
-                f"mlflow_tracking_uri {uri!r}: not an MLflow tracking URI; use a path, or a URI of scheme "
-                f"{schemes} (or unset it and MLFLOW_TRACKING_URI for the workdir's sqlite store)"
-            ) from None
+                f"{field}.config.hidden_act: unknown activation {act!r}; one of: {', '.join(ACT2FN)}"
+            )
 
 
 def _check(spec: JobSpec) -> None:
     fs = spec.filtered_student
     if fs is not None and fs.exclude.startswith("file:"):
         exclusion_ids(fs.exclude)
+    _activations(spec)
     roles = {r: rs for r, rs in spec.roles().items() if r != "filtered_student"}
     # A `base: NAME` is checked as the base's own model; its errors name the base's field.
     fields = {

@@ -114,10 +114,11 @@ class JobRunner:
     def run(self) -> None:
         """Run every stage not yet done, holding the job's lock; stages a dead process left are redone."""
         from kdplatform.joblock import JobLock
-        from kdplatform.preflight import check, check_tracking_uri, check_workdir
+        from kdplatform.preflight import check, check_workdir
+        from kdplatform.tracking import check_uri
 
         check(self.spec, self.spec.name)
-        check_tracking_uri(self.tracking_uri)
+        check_uri(self.tracking_uri)
         check_workdir(self.workdir)
         db.preflight(self.database_url)
         with JobLock(self.workdir, self.spec.name):

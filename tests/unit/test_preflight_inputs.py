@@ -155,3 +155,10 @@ def test_jsonl_junk_names_the_line(tmp_path):
     f.write_text('{"text": "ok"}\nnot json\n')
     with pytest.raises(ValueError, match="c.jsonl:2: not a JSON line"):
         load_documents(f"files:{f}")
+
+
+def test_unknown_activation(tmp_path, capsys):
+    doc = smoke()
+    doc["student"]["model"]["config"]["hidden_act"] = "gleu"
+    err = run_refused(tmp_path, capsys, doc)
+    assert "student.model.config.hidden_act: unknown activation 'gleu'" in err and "gelu" in err

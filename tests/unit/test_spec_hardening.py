@@ -14,9 +14,8 @@ import pytest
 import yaml
 
 from kdplatform.cli import main
-from kdplatform.spec import SpecError, load_spec
-from kdplatform.spec.presets import CONFIG_FIELDS, PLATFORM_FIELDS, PRESET_CONFIGS
-from kdplatform.spec.yamlio import MAX_SPEC_BYTES
+from kdplatform.spec import MAX_SPEC_BYTES, SpecError, load_spec
+from kdplatform.spec.sections import CONFIG_FIELDS, PLATFORM_FIELDS, PRESET_CONFIGS
 
 SMOKE = Path(__file__).resolve().parents[2] / "jobs" / "smoke.yaml"
 
