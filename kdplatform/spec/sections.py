@@ -73,7 +73,10 @@ def _kind_error(kind: str, v: Any) -> str | None:
     if kind == "token":
         ok = v is None or isinstance(v, int) and not isinstance(v, bool) and v >= 0
         return None if ok else "must be a non-negative integer token id, or null"
-    return None if isinstance(v, dict) else "must be a mapping"
+    if not isinstance(v, dict):
+        return "must be a mapping"
+    bad = [k for k, x in v.items() if isinstance(x, float) and not math.isfinite(x)]
+    return f"must hold finite numbers ({', '.join(map(str, bad))} are not)" if bad else None
 
 
 def config_errors(preset: str, config: dict[str, Any]) -> list[str]:

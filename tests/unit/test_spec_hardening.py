@@ -61,6 +61,7 @@ def test_config_typo_names_the_key_and_the_nearest_field(tmp_path, capsys):
         ({"hidden_dropout": 1.5}, "hidden_dropout: must be a number in [0, 1)"),
         ({"layer_norm_eps": float("inf")}, "layer_norm_eps: must be a positive finite number"),
         ({"vocab_size": 10}, "vocab_size: set by the platform"),
+        ({"rope_parameters": {"rope_theta": float("inf")}}, "rope_parameters: must hold finite numbers"),
     ],
 )
 def test_config_values_are_checked(tmp_path, capsys, over, expect):
