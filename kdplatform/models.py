@@ -21,14 +21,10 @@ from typing import Any
 import torch
 
 from kdplatform.spec import ModelSpec
+from kdplatform.spec.sections import PRESET_CONFIGS
 
 MASTER_DTYPE = torch.float32
 """The dtype of every trainable weight, whatever the checkpoint was saved in."""
-
-PRESET_CONFIGS: dict[str, dict[str, Any]] = {
-    "tiny-teacher": dict(num_hidden_layers=4, hidden_size=192, num_attention_heads=4, intermediate_size=768),
-    "tiny-student": dict(num_hidden_layers=3, hidden_size=160, num_attention_heads=4, intermediate_size=640),
-}
 
 
 def build_neox(vocab_size: int, *, seed: int | None = None, **config: Any):

@@ -1,5 +1,5 @@
 """Checks a job can run before it writes anything: models resolvable, one shared tokenizer, a readable
-exclusion file.
+exclusion file of integer ids, a writable workdir (tracking.check_uri checks the MLflow URI).
 
 A week-long job that would fail at its first distillation step (a typo in a model name, a student with
 another tokenizer than its teacher) fails here in seconds, with the field to fix.
@@ -7,6 +7,7 @@ another tokenizer than its teacher) fails here in seconds, with the field to fix
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from kdplatform.spec import JobSpec, ModelSpec, SpecError
@@ -52,23 +53,78 @@ def check(spec: JobSpec, path: str | Path = "job") -> None:
 
 
 def exclusion_ids(exclude: str):
-    """The example ids of `filtered_student.exclude: file:PATH` (one per line), read as the stage reads
-    them; SpecError naming the field for a file that is missing, unreadable or not integers."""
+    """The example ids of `filtered_student.exclude: file:PATH`: one non-negative integer a line (blank
+    lines and `#` comments skipped), as preflight and the stage both read them; SpecError naming the
+    field, the file and the line for a file that is missing, unreadable or not such integers."""
     import numpy as np
 
     path = Path(exclude.removeprefix("file:"))
+    where = f"filtered_student.exclude: {str(path)!r}"
+    if path.exists() and not path.is_file():
+        raise SpecError(f"{where} is not a regular file")
     try:
-        return np.loadtxt(path, dtype=np.int64, ndmin=1)
-    except (OSError, ValueError) as e:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        why = getattr(e, "strerror", None) or e
+        raise SpecError(f"{where}: cannot read example ids (one integer a line): {why}") from None
+    ids = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        item = line.split("#", 1)[0].strip()
+        if not item:
+            continue
+        if not item.isdecimal() or not item.isascii() or int(item) >= 2**63:
+            raise SpecError(
+                f"{where}, line {lineno}: {item[:40]!r} is not an example id (one integer >= 0 a line)"
+            )
+        ids.append(int(item))
+    return np.array(ids, dtype=np.int64)
+
+
+def check_workdir(workdir: Path) -> None:
+    """The workdir is a directory this process can create and write files in: SpecError naming it (and
+    the OS's reason) before the database, the lock or any data file is made there."""
+    workdir = Path(workdir)
+    if workdir.exists() and not workdir.is_dir():
+        raise SpecError(f"workdir {workdir}: exists and is not a directory; choose another with --workdir")
+    above = next((p for p in workdir.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
         raise SpecError(
-            f"filtered_student.exclude: cannot read example ids (one integer a line) from {str(path)!r}: {e}"
+            f"workdir {workdir}: {above} is a file, not a directory; choose another with --workdir"
+        )
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=workdir):
+            pass
+    except OSError as e:
+        raise SpecError(
+            f"workdir {workdir}: not writable ({e.strerror or e}); choose another with --workdir"
         ) from None
+
+
+def _activations(spec: JobSpec) -> None:
+    """A preset's `config.hidden_act` names an activation transformers has (the spec checks the rest)."""
+    models = {f"{r}.model": rs.model for r, rs in spec.roles().items()}
+    models |= {
+        f"pretrain.bases.{b}.model": bs.model
+        for b, bs in (spec.pretrain.bases if spec.pretrain else {}).items()
+    }
+    acts = {field: m.config["hidden_act"] for field, m in models.items() if "hidden_act" in m.config}
+    if not acts:
+        return
+    from transformers.activations import ACT2FN
+
+    for field, act in acts.items():
+        if act not in ACT2FN:
+            raise SpecError(
+                f"{field}.config.hidden_act: unknown activation {act!r}; one of: {', '.join(ACT2FN)}"
+            )
 
 
 def _check(spec: JobSpec) -> None:
     fs = spec.filtered_student
     if fs is not None and fs.exclude.startswith("file:"):
         exclusion_ids(fs.exclude)
+    _activations(spec)
     roles = {r: rs for r, rs in spec.roles().items() if r != "filtered_student"}
     # A `base: NAME` is checked as the base's own model; its errors name the base's field.
     fields = {

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from kdplatform.spec import SpecError
+
 log = logging.getLogger(__name__)
 
 
@@ -87,3 +89,22 @@ def _params(params: Mapping[str, Any]):
     from mlflow.entities import Param
 
     return [Param(k, str(v)[:6000]) for k, v in params.items()]
+
+
+def check_uri(uri: str) -> None:
+    """MLflow can open a store at `uri` (its scheme is one MLflow's tracking and model registries know):
+    SpecError naming the URI and the schemes, before the database is written."""
+    try:
+        from mlflow.tracking._model_registry.utils import _get_store_registry
+        from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+    except ImportError:  # another MLflow layout: MLflow itself refuses the URI later
+        return
+    for registry in (_tracking_store_registry, _get_store_registry()):
+        try:
+            registry.get_store_builder(uri)
+        except Exception:
+            schemes = ", ".join(sorted(s for s in registry._registry if s))
+            raise SpecError(
+                f"mlflow_tracking_uri {uri!r}: not an MLflow tracking URI; use a path, or a URI of scheme "
+                f"{schemes} (or unset it and MLFLOW_TRACKING_URI for the workdir's sqlite store)"
+            ) from None

@@ -114,9 +114,12 @@ class JobRunner:
     def run(self) -> None:
         """Run every stage not yet done, holding the job's lock; stages a dead process left are redone."""
         from kdplatform.joblock import JobLock
-        from kdplatform.preflight import check
+        from kdplatform.preflight import check, check_workdir
+        from kdplatform.tracking import check_uri
 
         check(self.spec, self.spec.name)
+        check_uri(self.tracking_uri)
+        check_workdir(self.workdir)
         db.preflight(self.database_url)
         with JobLock(self.workdir, self.spec.name):
             self.prepare_data()

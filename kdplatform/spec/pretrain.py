@@ -6,7 +6,15 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
-from kdplatform.spec.sections import NAME_PATTERN, ModelSpec, PositiveInt, Strict, TrainSpec, text_source
+from kdplatform.spec.sections import (
+    NAME_PATTERN,
+    ModelSpec,
+    PositiveInt,
+    Seed,
+    Strict,
+    TrainSpec,
+    text_source,
+)
 
 
 class CorpusSpec(Strict):
@@ -23,7 +31,7 @@ class CorpusSpec(Strict):
     """Training windows (of the data's training length) the bases are pretrained on."""
     val_windows: PositiveInt = 200
     """Held-out windows of the corpus: each base's code validation loss."""
-    seed: int = 0
+    seed: Seed = 0
     """Fixes which documents are used and their order."""
 
     @field_validator("source")

@@ -1,10 +1,13 @@
 """The sections of a job spec: data, models, training, distillation, classifier, scan.
 
-Every section is strict (unknown keys are errors) and frozen, so a spec is a value that hashes stably.
+Every section is strict (unknown keys are errors, no value coerced, floats finite) and frozen, so a spec
+is a value that hashes stably. A preset's `config:` is checked against GPTNeoXConfig's fields here.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -17,11 +20,95 @@ from pydantic import (
     model_validator,
 )
 
+# Presets: their shapes and the GPTNeoXConfig fields a spec's `config:` may override, checked without
+# importing torch (transformers' config module imports it), so a typo or a bad size fails at validation.
+# tests/unit/test_spec_hardening.py keeps CONFIG_FIELDS and PLATFORM_FIELDS in step with GPTNeoXConfig.
+PRESET_CONFIGS: dict[str, dict[str, Any]] = {
+    "tiny-teacher": dict(num_hidden_layers=4, hidden_size=192, num_attention_heads=4, intermediate_size=768),
+    "tiny-student": dict(num_hidden_layers=3, hidden_size=160, num_attention_heads=4, intermediate_size=640),
+}
+
+SIZES = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size")
+"""Positive integers."""
+CONFIG_FIELDS: dict[str, str] = {
+    **dict.fromkeys(SIZES, "size"),
+    "hidden_act": "str",
+    "attention_dropout": "fraction",
+    "hidden_dropout": "fraction",
+    "classifier_dropout": "fraction",
+    "initializer_range": "positive",
+    "layer_norm_eps": "positive",
+    "use_cache": "bool",
+    "attention_bias": "bool",
+    "bos_token_id": "token",
+    "eos_token_id": "token",
+    "pad_token_id": "token",
+    "rope_parameters": "mapping",
+}
+"""GPTNeoXConfig's architecture fields a preset may override, by the kind of value each takes."""
+PLATFORM_FIELDS: dict[str, str] = {
+    "vocab_size": "the tokenizer's size",
+    "max_position_embeddings": "data.seq_len / train_len",
+    "rotary_pct": "Pythia's fixed choice (a quarter of each head)",
+    "use_parallel_residual": "Pythia's fixed choice",
+    "tie_word_embeddings": "Pythia's fixed choice",
+    "is_decoder": "a causal LM's fixed choice",
+}
+"""Fields the platform sets itself (models.build_neox), so a spec may not."""
+
+
+def _kind_error(kind: str, v: Any) -> str | None:
+    number = isinstance(v, int | float) and not isinstance(v, bool)
+    if kind == "size":
+        ok = isinstance(v, int) and not isinstance(v, bool) and v > 0
+        return None if ok else "must be a positive integer"
+    if kind == "fraction":
+        return None if number and 0 <= v < 1 else "must be a number in [0, 1)"
+    if kind == "positive":
+        return None if number and math.isfinite(v) and v > 0 else "must be a positive finite number"
+    if kind == "bool":
+        return None if isinstance(v, bool) else "must be true or false"
+    if kind == "str":
+        return None if isinstance(v, str) and v else "must be a non-empty string"
+    if kind == "token":
+        ok = v is None or isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        return None if ok else "must be a non-negative integer token id, or null"
+    if not isinstance(v, dict):
+        return "must be a mapping"
+    bad = [k for k, x in v.items() if isinstance(x, float) and not math.isfinite(x)]
+    return f"must hold finite numbers ({', '.join(map(str, bad))} are not)" if bad else None
+
+
+def config_errors(preset: str, config: dict[str, Any]) -> list[str]:
+    """Why a preset's `config:` overrides cannot build a model: unknown or platform-set keys (naming the
+    nearest valid key), bad values, heads that do not divide the hidden size. Empty when fine."""
+    errors = []
+    for key, v in config.items():
+        if key in PLATFORM_FIELDS:
+            errors.append(f"config.{key}: set by the platform ({PLATFORM_FIELDS[key]}); remove it")
+        elif key not in CONFIG_FIELDS:
+            near = difflib.get_close_matches(str(key), [*CONFIG_FIELDS, *PLATFORM_FIELDS], n=1)
+            hint = f"did you mean {near[0]!r}?" if near else "valid keys: " + ", ".join(CONFIG_FIELDS)
+            errors.append(f"config.{key}: not a GPTNeoXConfig field of a preset; {hint}")
+        elif why := _kind_error(CONFIG_FIELDS[key], v):
+            errors.append(f"config.{key}: {why}, got {v!r}")
+    shape = PRESET_CONFIGS.get(preset, {}) | config
+    hidden, heads = shape.get("hidden_size"), shape.get("num_attention_heads")
+    if not errors and hidden % heads:
+        errors.append(
+            f"config: num_attention_heads ({heads}) must divide hidden_size ({hidden}) "
+            f"(preset {preset!r}'s defaults: {PRESET_CONFIGS[preset]})"
+        )
+    return errors
+
+
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
+Seed = Annotated[int, Field(ge=0, lt=2**32)]
+"""A seed numpy, torch and Python's random all take: [0, 2**32)."""
 
-PRESETS = ("tiny-teacher", "tiny-student")
+PRESETS = tuple(PRESET_CONFIGS)
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 """Job and base names: they become directory names and stage keys."""
 Objective = Literal["forward_kl", "reverse_kl", "jsd"]
@@ -32,7 +119,9 @@ class SpecError(Exception):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+    """Strict: no bool or str is coerced to a number (`seeds: [true]` is an error, not seed 1), an int is
+    still a valid float; only finite floats (`lr: .inf` is an error, not a job of NaN losses)."""
 
     _omit_none: ClassVar[tuple[str, ...]] = ()
     """Optional fields left out of the dump while None: a field added later leaves the stage and job
@@ -92,7 +181,7 @@ class DataSpec(Strict):
     """Tokens per training example (None: seq_len). The paper trains on 256-token sequences and tests
     memorization on their first 100 tokens: seq_len 100, train_len 256."""
     max_corpus_chars: PositiveInt = 20_000_000
-    seed: int = 0
+    seed: Seed = 0
     """Fixes which documents are used and their order."""
     tokenizer: TokenizerSpec = TokenizerSpec()
 
@@ -153,6 +242,10 @@ class ModelSpec(Strict):
             raise ValueError(f"unknown preset {self.preset!r}; choose one of: " + ", ".join(PRESETS))
         if self.base is not None and (self.revision is not None or self.config):
             raise ValueError("`base` takes no `revision` or `config`: set them on the base in pretrain.bases")
+        if self.name is not None and self.config:
+            raise ValueError("`config` overrides a preset's fields; a `name` model keeps its checkpoint's")
+        if self.preset is not None and (errors := config_errors(self.preset, self.config)):
+            raise ValueError("; ".join(errors))
         return self
 
 
@@ -183,7 +276,7 @@ class DistillSpec(Strict):
     """Also train, per seed, a `student_converged` at the first temperature and objective: the paper's
     rule, trained until its validation loss beats the same seed's baseline, for at most this many epochs.
     The `student` runs keep `train.epochs` (the equal-compute variant)."""
-    sweep_seeds: list[int] | None = None
+    sweep_seeds: list[Seed] | None = None
     """Seeds that train every (objective, temperature) pair; the job's other seeds train only the first
     pair. Default: all of the job's seeds (a sweep on one seed keeps a CPU-sized study affordable)."""
 
@@ -213,7 +306,7 @@ class StudentSpec(TrainedRoleSpec):
 
 
 class HardStudentSpec(TrainedRoleSpec):
-    seeds: list[int] | None = None
+    seeds: list[Seed] | None = None
     """A subset of the job's seeds to train this role for; default all of them."""
 
 
@@ -236,7 +329,7 @@ class ClassifierSpec(Strict):
     ratio: PositiveInt = 3
     """Negatives sampled per positive, afresh in each trial."""
     test_size: Annotated[float, Field(gt=0, lt=1)] = 0.3
-    seed: int = 0
+    seed: Seed = 0
     threshold: Annotated[float, Field(ge=0, le=1)] = 0.5
     """Risk at or above which an example is predicted memorized (and filtered out)."""
 
@@ -244,7 +337,7 @@ class ClassifierSpec(Strict):
 class FilteredStudentSpec(StudentSpec):
     """Re-distillation on D minus an exclusion set (section 4.2); scanned on all of D."""
 
-    seeds: list[int] | None = None
+    seeds: list[Seed] | None = None
     """A subset of the job's seeds to train this role for; default all of them."""
 
     exclude: str = "classifier"

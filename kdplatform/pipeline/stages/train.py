@@ -18,7 +18,6 @@ from kdplatform.pipeline.plan import (
     HARD_DATA_KEY,
     TEACHER_KEY,
     base_key,
-    exclusion_path,
 )
 from kdplatform.pipeline.records import checkpoint_rows, epoch_logger, model_row
 from kdplatform.spec import JobSpec, RoleSpec
@@ -172,6 +171,7 @@ def _exclusion(ctx: StageContext, tokens: np.ndarray) -> tuple[np.ndarray, int, 
     """D minus the exclusion set: the classifier's predicted-memorized examples, or ids from a file."""
     from kdplatform.analysis.filtering import clean_mask, stored_exclusion
     from kdplatform.data.examples import Examples
+    from kdplatform.preflight import exclusion_ids
 
     ids = Examples.read(Path(ctx.dataset().path) / "train.parquet").example_ids
     exclude = ctx.stage.config["exclude"]
@@ -180,11 +180,7 @@ def _exclusion(ctx: StageContext, tokens: np.ndarray) -> tuple[np.ndarray, int, 
         excluded = stored_exclusion(ctx.engine, ctx.job_id, run_id=source)
     else:
         source = None
-        path = exclusion_path(exclude)
-        try:
-            excluded = np.loadtxt(path, dtype=np.int64, ndmin=1)
-        except (OSError, ValueError) as e:
-            raise DataError(f"filtered_student.exclude: cannot read example ids from {path}: {e}") from None
+        excluded = exclusion_ids(exclude)  # read as preflight checked it
     keep = clean_mask(ids, excluded)
     return tokens[keep], int((~keep).sum()), source
 
