@@ -64,8 +64,8 @@ def test_smoke_report_is_a_results_page(smoke, tmp_path):
     head = md.split("## The paper's findings")[0]
     assert head.startswith("# Memorization report: smoke (job ")
     assert (
-        f"- Regenerate: `kdplatform run jobs/smoke.yaml && kdplatform report jobs/smoke.yaml --out {out}`"
-        in head
+        f"- Regenerate: `kdplatform run jobs/smoke.yaml && kdplatform report jobs/smoke.yaml --out {out} "
+        "--force`" in head
     )
     for name in provenance.VERSIONED:
         assert f"{name} {metadata.version(name)}" in head
@@ -95,7 +95,7 @@ def test_cli_report_writes_the_page(smoke, tmp_path, monkeypatch, capsys):
     assert_page(md, out)
     assert (
         f"- Regenerate: `kdplatform run jobs/smoke.yaml --db {smoke.database_url} && "
-        f"kdplatform report jobs/smoke.yaml --db {smoke.database_url} --out {out}`"
+        f"kdplatform report jobs/smoke.yaml --db {smoke.database_url} --out {out} --force`"
     ) in md
 
 

@@ -37,9 +37,10 @@ def versions() -> dict[str, str]:
 
 
 def regenerate_command(job_yaml: str | Path, out: str | Path, options: Sequence[str] = ()) -> str:
-    """The shell line that reruns the job (finished stages are skipped) and rewrites this report."""
+    """The shell line that reruns the job (finished stages are skipped) and rewrites this report (`--force`:
+    the page exists by then, and `report --out` replaces an existing file only when told to)."""
     run = shlex.join(["kdplatform", "run", str(job_yaml), *options])
-    report = shlex.join(["kdplatform", "report", str(job_yaml), *options, "--out", str(out)])
+    report = shlex.join(["kdplatform", "report", str(job_yaml), *options, "--out", str(out), "--force"])
     return f"{run} && {report}"
 
 
