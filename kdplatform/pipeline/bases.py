@@ -23,7 +23,7 @@ import numpy as np
 
 from kdplatform.pipeline.datasets import array_digest
 from kdplatform.pipeline.errors import DataError
-from kdplatform.pipeline.layout import Layout, publish, staging
+from kdplatform.pipeline.layout import Layout, building, publish
 from kdplatform.spec import CorpusSpec, hash_config
 
 BASE_FILE = "base.json"
@@ -52,41 +52,35 @@ def code_windows(
 ) -> CodeWindows:
     """The corpus cut into windows of `seq_len` tokens of D's tokenizer: read from the cache, or built
     (the standard library's walk takes seconds) and cached for the other bases and jobs."""
-    from kdplatform.data.code_corpus import code_documents
+    from kdplatform.data.code_corpus import code_documents, corpus_identity
     from kdplatform.data.examples import Examples, make_windows, split_examples
 
     n, v = corpus.num_windows, corpus.val_windows
-    from kdplatform.data.code_corpus import corpus_identity
-
     corpus_id = corpus_identity(corpus.model_dump(mode="json"))
     out = layout.corpus_dir(hash_config({"corpus": corpus_id, "tokenizer": tok_digest, "seq_len": seq_len}))
     if not (out / "val.parquet").exists():
         echo(f"       corpus {corpus.source}: {n}+{v} windows of {seq_len} tokens")
-        tmp = staging(out)
         try:
-            tmp.mkdir(parents=True, exist_ok=True)
-            docs = code_documents(
-                corpus.source,
-                hf_config=corpus.hf_config,
-                split=corpus.split,
-                text_field=corpus.text_field,
-                max_chars=corpus.max_chars,
-                seed=corpus.seed,
-            )
-            windows = make_windows(docs, tok, seq_len, n + v)
-            if len(windows) < n + v:
-                raise ValueError(
-                    f"the corpus gives only {len(windows)} distinct windows of {seq_len} tokens, but "
-                    f"pretrain.corpus.num_windows + val_windows = {n + v}; lower them or raise max_chars"
+            with building(out) as tmp:
+                docs = code_documents(
+                    corpus.source,
+                    hf_config=corpus.hf_config,
+                    split=corpus.split,
+                    text_field=corpus.text_field,
+                    max_chars=corpus.max_chars,
+                    seed=corpus.seed,
                 )
-            train, val = split_examples(windows, n, v)
-            train.write(tmp / "train.parquet")
-            val.write(tmp / "val.parquet")
-            publish(tmp, out)
+                windows = make_windows(docs, tok, seq_len, n + v)
+                if len(windows) < n + v:
+                    raise ValueError(
+                        f"the corpus gives only {len(windows)} distinct windows of {seq_len} tokens, but "
+                        f"pretrain.corpus.num_windows + val_windows = {n + v}; lower them or raise max_chars"
+                    )
+                train, val = split_examples(windows, n, v)
+                train.write(tmp / "train.parquet")
+                val.write(tmp / "val.parquet")
         except (ValueError, KeyError, FileNotFoundError, OSError) as e:
             raise DataError(f"pretrain.corpus ({corpus.source}): {e}") from None
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     train, val = (Examples.read(out / f"{s}.parquet").tokens for s in ("train", "val"))
     digest = hash_config({"train": array_digest(train), "val": array_digest(val), "tokenizer": tok_digest})
     return CodeWindows(train, val, out, digest)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,3 +93,16 @@ def publish(tmp: Path, out: Path) -> None:
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
+
+
+@contextmanager
+def building(out: Path) -> Iterator[Path]:
+    """A fresh staging directory for `out`: published under `out` when the block finishes, removed if it
+    raises (the one build-then-rename of the stages' directories)."""
+    tmp = staging(out)
+    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        yield tmp
+        publish(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

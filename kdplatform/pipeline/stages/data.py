@@ -3,7 +3,6 @@ built from the spec's corpus."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 
 from kdplatform.pipeline.context import StageContext, now
@@ -15,7 +14,7 @@ from kdplatform.pipeline.datasets import (
     insert_examples,
 )
 from kdplatform.pipeline.errors import DataError
-from kdplatform.pipeline.layout import Layout, publish, staging
+from kdplatform.pipeline.layout import Layout, building
 from kdplatform.spec import JobSpec, hash_config
 from kdplatform.store.schema import Dataset, InputKind, Run, RunInput
 
@@ -38,35 +37,31 @@ def prepare_data(spec: JobSpec, layout: Layout, echo: Callable[[str], None]) -> 
     d = spec.data
     n = f"{d.num_examples}+{d.val_examples}+{d.num_heldout}"
     echo(f"[prep] data: corpus {d.source}, tokenizer, {n} examples (train+val+heldout)")
-    tmp = staging(out)
     try:
-        tmp.mkdir(parents=True, exist_ok=True)
-        docs = load_documents(
-            d.source,
-            hf_config=d.hf_config,
-            split=d.split,
-            text_field=d.text_field,
-            max_chars=d.max_corpus_chars,
-            seed=d.seed,
-        )
-        if d.tokenizer.name:
-            tok = load_tokenizer(d.tokenizer.name, d.tokenizer.revision)
-            tok.save_pretrained(tmp / "tokenizer")
-        else:
-            tok = train_tokenizer(docs, d.tokenizer.vocab_size, tmp / "tokenizer")
-        limit = d.skip_examples + d.num_examples + d.val_examples + d.num_heldout
-        windows = make_windows(docs, tok, d.training_len, limit)
-        train, val = split_examples(windows[d.skip_examples :], d.num_examples, d.val_examples)
-        train.write(tmp / "train.parquet")
-        val.write(tmp / "val.parquet")
-        if d.num_heldout:
-            heldout = heldout_split(windows[d.skip_examples :], d.num_examples, d.val_examples, d.num_heldout)
-            heldout.write(tmp / HELDOUT_FILE)
-        publish(tmp, out)
+        with building(out) as tmp:
+            docs = load_documents(
+                d.source,
+                hf_config=d.hf_config,
+                split=d.split,
+                text_field=d.text_field,
+                max_chars=d.max_corpus_chars,
+                seed=d.seed,
+            )
+            if d.tokenizer.name:
+                tok = load_tokenizer(d.tokenizer.name, d.tokenizer.revision)
+                tok.save_pretrained(tmp / "tokenizer")
+            else:
+                tok = train_tokenizer(docs, d.tokenizer.vocab_size, tmp / "tokenizer")
+            limit = d.skip_examples + d.num_examples + d.val_examples + d.num_heldout
+            windows = make_windows(docs, tok, d.training_len, limit)
+            train, val = split_examples(windows[d.skip_examples :], d.num_examples, d.val_examples)
+            train.write(tmp / "train.parquet")
+            val.write(tmp / "val.parquet")
+            if d.num_heldout:
+                rest = windows[d.skip_examples :]
+                heldout_split(rest, d.num_examples, d.val_examples, d.num_heldout).write(tmp / HELDOUT_FILE)
     except (ValueError, KeyError, FileNotFoundError, OSError) as e:
         raise DataError(f"data ({d.source}): {e}") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run(ctx: StageContext) -> None:

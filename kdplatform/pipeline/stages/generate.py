@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from kdplatform.pipeline.context import StageContext, now
 from kdplatform.pipeline.datasets import dataset_row, file_digest, insert_examples
-from kdplatform.pipeline.layout import publish, staging
+from kdplatform.pipeline.layout import building
 from kdplatform.pipeline.plan import TEACHER_KEY
 from kdplatform.spec import hash_config
 from kdplatform.store.schema import Dataset, InputKind, Run, RunInput
@@ -33,19 +33,17 @@ def run(ctx: StageContext) -> None:
     # which every student of the job can embed (the stage's config says so: argmax_vocab).
     vocab = min(src.vocab_size, logit_width(teacher))
     out = ctx.layout.hard_data_dir(ctx.stage.key)
-    tmp = staging(out)
-    tmp.mkdir(parents=True, exist_ok=True)
-    writer = None
-    for batch in pq.ParquetFile(Path(src.path) / "train.parquet").iter_batches(
-        batch_size=ctx.spec.scan.shard_size
-    ):
-        ex = Examples.from_arrow(pa.Table.from_batches([batch]))
-        hard = generate_hard_data(teacher, torch.as_tensor(ex.tokens), src.prefix_len, vocab_size=vocab)
-        table = Examples(ex.example_ids, np.asarray(hard, dtype=np.int64)).to_arrow()
-        writer = writer or pq.ParquetWriter(tmp / "train.parquet", table.schema)
-        writer.write_table(table)
-    writer.close()
-    publish(tmp, out)
+    with building(out) as tmp:
+        writer = None
+        for batch in pq.ParquetFile(Path(src.path) / "train.parquet").iter_batches(
+            batch_size=ctx.spec.scan.shard_size
+        ):
+            ex = Examples.from_arrow(pa.Table.from_batches([batch]))
+            hard = generate_hard_data(teacher, torch.as_tensor(ex.tokens), src.prefix_len, vocab_size=vocab)
+            table = Examples(ex.example_ids, np.asarray(hard, dtype=np.int64)).to_arrow()
+            writer = writer or pq.ParquetWriter(tmp / "train.parquet", table.schema)
+            writer.write_table(table)
+        writer.close()
     digest = hash_config(
         {
             "hard_from": src.digest,
