@@ -32,16 +32,17 @@ def database_url() -> str:
     """`streamlit run app/Home.py -- --db URL`, else $KDP_DATABASE_URL, else the quickstart's database."""
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--db", default=os.environ.get("KDP_DATABASE_URL", DEFAULT_DB))
-    parser.add_argument("--mlflow-ui", default=os.environ.get("KDP_MLFLOW_UI", "http://127.0.0.1:5000"))
+    parser.add_argument("--mlflow-ui", default=os.environ.get("KDP_MLFLOW_UI"))
     args, _ = parser.parse_known_args()
     return args.db
 
 
-def mlflow_ui() -> str:
+def mlflow_ui() -> str | None:
+    """`--mlflow-ui URL`, else $KDP_MLFLOW_UI, else None: the job's tracking server, or `mlflow ui`'s."""
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--mlflow-ui", default=os.environ.get("KDP_MLFLOW_UI", "http://127.0.0.1:5000"))
+    parser.add_argument("--mlflow-ui", default=os.environ.get("KDP_MLFLOW_UI"))
     args, _ = parser.parse_known_args()
-    return args.mlflow_ui.rstrip("/")
+    return args.mlflow_ui.rstrip("/") if args.mlflow_ui else None
 
 
 @st.cache_resource(show_spinner=False)

@@ -26,27 +26,26 @@ st.dataframe(
 
 job_id, name = common.job()
 runs = common.load("runs", job_id)
-ui = common.mlflow_ui()
+links = common.load("mlflow_links", job_id, common.mlflow_ui())
 st.subheader(f"Runs of job `{name}`")
 if runs.empty:
     st.info(f"Job `{name}` has no runs yet: `kdplatform run <the job's yaml>` starts them.")
     st.stop()
-shown = runs.assign(
-    mlflow=[f"{ui}/#/runs/{m}" if isinstance(m, str) and m else None for m in runs["mlflow_run_id"]]
-)
+urls = links.runs.set_index("run_id")
+shown = runs.assign(mlflow=runs["run_id"].map(urls["run_url"]), model=runs["run_id"].map(urls["model_url"]))
 st.dataframe(
     shown.drop(columns=["mlflow_run_id"]),
     hide_index=True,
     column_config={
         "mlflow": st.column_config.LinkColumn("MLflow", display_text="open run"),
+        "model": st.column_config.LinkColumn("LoggedModel", display_text="open model"),
         "seconds": st.column_config.NumberColumn(format="%.1f"),
         "n_params": st.column_config.NumberColumn(format="%d"),
     },
 )
-workdir = jobs.loc[jobs["id"] == job_id, "workdir"].iloc[0]
 st.caption(
-    f"MLflow links open {ui} (set `--mlflow-ui URL` or $KDP_MLFLOW_UI). With the default local store: "
-    f"`mlflow ui --backend-store-uri sqlite:///{workdir}/mlflow.db`."
+    f"MLflow links open {links.ui} (set `--mlflow-ui URL` or $KDP_MLFLOW_UI)"
+    + (f"; {links.hint}." if links.hint else ".")
 )
 failed = runs[runs["status"] == "failed"]
 for r in failed.itertuples():

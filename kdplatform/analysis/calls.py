@@ -20,6 +20,7 @@ from kdplatform.analysis import (
     lineage,
     membership,
     mia,
+    mlflow_links,
     overlap,
     rates,
 )
@@ -31,6 +32,7 @@ CALLS: dict[str, Callable[..., Any]] = {
     "lineage": lineage.lineage,
     "datasets": lineage.datasets,
     "checkpoints": lineage.checkpoints,
+    "mlflow_links": mlflow_links.mlflow_links,
     "run_sets": overlap.run_sets,
     "overlap_matrix": overlap.overlap_matrix,
     "easy_scatter": features.easy_scatter,

@@ -58,6 +58,12 @@ class JobView:
             ck = s.scalar(select(Checkpoint).where(Checkpoint.run_id == run.id, Checkpoint.is_final))
             return run.id, ck.id
 
+    def model_id(self, train_key: str) -> str | None:
+        """The MLflow LoggedModel of a training stage's final checkpoint (None: registered before 0010)."""
+        _, ck = self.final_checkpoint(train_key)
+        with self.session() as s:
+            return s.get(Checkpoint, ck).mlflow_model_id
+
     def best_val_loss(self, train_key: str) -> float:
         """The lowest validation loss of a training run over its epochs: the paper's stopping rule trains
         a student until it outperforms the baseline, and a baseline that overfits is outperformed only by

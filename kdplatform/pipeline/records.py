@@ -1,5 +1,6 @@
 """Rows and progress lines every training stage (`pretrain`, `train`) writes the same way: the `models`
-row of a loaded model, a `checkpoints` row per epoch, and the per-epoch echo and MLflow metrics."""
+row of a loaded model, a `checkpoints` row per epoch, the per-epoch echo and MLflow metrics, and the
+final checkpoint as an MLflow LoggedModel."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from kdplatform.pipeline.context import StageContext
 from kdplatform.pipeline.errors import kill_point
-from kdplatform.store.schema import Checkpoint, Model
+from kdplatform.store.schema import Checkpoint, Dataset, Model
+from kdplatform.tracking import DatasetRef
 
 if TYPE_CHECKING:
     from kdplatform.train.loop import EpochStats
@@ -37,12 +39,15 @@ def model_row(s: Session, name: str, revision: str | None, model) -> Model:
     return m
 
 
-def checkpoint_rows(run_id: int, epochs: Sequence[EpochStats], path: str) -> list[Checkpoint]:
-    """One row per epoch; the last is the final checkpoint, the only one with a path."""
+def checkpoint_rows(
+    run_id: int, epochs: Sequence[EpochStats], path: str, model_id: str | None = None
+) -> list[Checkpoint]:
+    """One row per epoch; the last is the final checkpoint, the only one with a path (and LoggedModel)."""
     return [
         Checkpoint(
             run_id=run_id,
             path=path if e is epochs[-1] else None,
+            mlflow_model_id=model_id if e is epochs[-1] else None,
             epoch=e.epoch,
             step=e.step,
             tokens=e.tokens,
@@ -72,3 +77,24 @@ def epoch_logger(ctx: StageContext, epochs: int) -> Callable[[EpochStats], None]
         )
 
     return on_epoch
+
+
+def register_model(
+    ctx: StageContext, path: str, final: EpochStats, val_data: Dataset, metrics: dict[str, float]
+) -> str:
+    """The final checkpoint at `path` as an MLflow LoggedModel of the stage's run (by reference: nothing
+    is copied), with the stage's params, and its final epoch's and `metrics` linked to the model and to
+    `val_data` (the dataset whose validation split they were measured on). Returns the model id."""
+    st = ctx.stage
+    return ctx.tracker.log_model(
+        ctx.mlflow_id,
+        st.key,
+        path,
+        params=st.config | {"config_hash": ctx.plan.hashes[st.key], "stage_key": st.key},
+        metrics={"train_loss": final.train_loss, "val_loss": final.val_loss, "val_ppl": final.val_ppl}
+        | {"tokens": final.tokens, "epoch": final.epoch}
+        | metrics,
+        dataset=DatasetRef(val_data.name, val_data.digest, val_data.path),
+        tags={"kdp.stage_key": st.key, "kdp.role": st.role or "", "kdp.run_id": str(ctx.run_id)},
+        step=final.epoch,
+    )

@@ -22,6 +22,7 @@ from kdplatform.pipeline.bases import read_base
 from kdplatform.pipeline.context import JobView, StageContext, now
 from kdplatform.pipeline.errors import StageFailed
 from kdplatform.pipeline.layout import Layout
+from kdplatform.pipeline.mlflow_inputs import log_run_inputs
 from kdplatform.pipeline.plan import DATA_KEY, PRETRAIN_PREFIX, Stage, plan
 from kdplatform.pipeline.stages import STAGES
 from kdplatform.pipeline.stages.data import prepare_data
@@ -81,7 +82,7 @@ class JobRunner:
         engine = db.make_engine(self.database_url)
         db.upgrade(engine)
         self.engine = engine
-        self.tracker = Tracker(self.tracking_uri, f"kdp-{self.spec.name}")
+        self.tracker = Tracker(self.tracking_uri, f"kdp-{self.spec.name}", self.workdir)
         self.job_id, self.job_mlflow_id = self._job_row()
         self.view = JobView(self.engine, self.job_id, self.layout)
 
@@ -107,6 +108,7 @@ class JobRunner:
                 s.add(job)
             else:
                 job.spec, job.spec_hash, job.mlflow_run_id = spec_json, self.spec.content_hash(), mlflow_id
+            job.mlflow_tracking_uri, job.mlflow_experiment_id = self.tracking_uri, self.tracker.experiment_id
             s.flush()
             return job.id, mlflow_id
 
@@ -213,6 +215,8 @@ class JobRunner:
                 with self._session() as s, s.begin():
                     s.get(Run, run_id).mlflow_run_id = mid
                 STAGES[stage.kind](self._context(stage, run_id, mid))
+                with self._session() as s:  # its inputs as committed: MLflow's lineage is the database's
+                    log_run_inputs(self.tracker, s, run_id, mid)
         except BaseException as e:
             self._fail(run_id, e)
             from kdplatform.train.checks import NonFiniteLossError  # torch is loaded by now

@@ -16,6 +16,7 @@ from kdplatform.pipeline.layout import building
 from kdplatform.pipeline.plan import TEACHER_KEY
 from kdplatform.spec import hash_config
 from kdplatform.store.schema import Dataset, InputKind, Run, RunInput
+from kdplatform.tracking import GENERATED
 
 
 def run(ctx: StageContext) -> None:
@@ -81,5 +82,5 @@ def run(ctx: StageContext) -> None:
         s.add(RunInput(run_id=ctx.run_id, kind=InputKind.DATASET, dataset_id=src.id))
         s.add(RunInput(run_id=ctx.run_id, kind=InputKind.TEACHER, input_run_id=t_run, checkpoint_id=t_ck))
         ctx.finish(s)
-    ctx.tracker.log_dataset(ctx.mlflow_id, f"{src.name}:hard", str(out), digest, context="generated")
+    ctx.tracker.log_dataset(ctx.mlflow_id, f"{src.name}:hard", str(out), digest, context=GENERATED)
     ctx.echo(f"       generated {src.num_train} teacher continuations")

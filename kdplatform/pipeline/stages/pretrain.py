@@ -23,7 +23,7 @@ from kdplatform.pipeline.context import StageContext, now
 from kdplatform.pipeline.datasets import dataset_row
 from kdplatform.pipeline.layout import staging
 from kdplatform.pipeline.plan import PRETRAIN_PREFIX
-from kdplatform.pipeline.records import checkpoint_rows, epoch_logger, model_row
+from kdplatform.pipeline.records import checkpoint_rows, epoch_logger, model_row, register_model
 from kdplatform.spec import BaseSpec
 from kdplatform.store.schema import Dataset, InputKind, Run, RunInput
 
@@ -66,11 +66,12 @@ def run(ctx: StageContext) -> None:
         data_val, code_val = evaluate(model, val, EVAL_BATCH, device), record["code_val_loss"]
         if not trained:  # the cached epochs were validated on another job's D: one row on this one's
             epochs = [replace(epochs[-1], val_loss=data_val, val_ppl=_ppl(data_val))]
-    ctx.tracker.log_metrics(
-        ctx.mlflow_id, {"code_val_loss": code_val, "data_val_loss": data_val, "data_val_ppl": _ppl(data_val)}
-    )
-    ctx.tracker.log_dataset(
-        ctx.mlflow_id, f"code:{ctx.spec.pretrain.corpus.source}", str(corpus.path), corpus.digest
+    model_id = register_model(
+        ctx,
+        path,
+        epochs[-1],
+        ds,
+        {"code_val_loss": code_val, "data_val_loss": data_val, "data_val_ppl": _ppl(data_val)},
     )
     with ctx.session() as s, s.begin():
         code = dataset_row(
@@ -94,7 +95,7 @@ def run(ctx: StageContext) -> None:
         m = model_row(s, base.model.preset or base.model.name, base.model.revision, model)
         run = s.get(Run, ctx.run_id)
         run.model_id, run.dataset_id = m.id, code.id
-        s.add_all(checkpoint_rows(ctx.run_id, epochs, path))
+        s.add_all(checkpoint_rows(ctx.run_id, epochs, path, model_id))
         s.add(RunInput(run_id=ctx.run_id, kind=InputKind.DATASET, dataset_id=code.id))
         ctx.finish(s)
     ctx.echo(

@@ -124,7 +124,8 @@ def run(ctx: StageContext) -> None:
     ctx.tracker.log_metrics(ctx.mlflow_id, {"memorization_rate_pct": rate, "memorized": memorized})
     model_mlflow = ctx.run_row(train_key).mlflow_run_id
     if model_mlflow:
-        ctx.tracker.log_metrics(model_mlflow, {"memorization_rate_pct": rate})
+        rate_pct = {"memorization_rate_pct": rate}
+        ctx.tracker.log_metrics(model_mlflow, rate_pct, model_id=ctx.model_id(train_key))
     ctx.echo(f"       memorized {memorized}/{n} = {rate:.2f}%")
     if audit is not None:
         ctx.echo(

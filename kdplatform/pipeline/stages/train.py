@@ -19,7 +19,7 @@ from kdplatform.pipeline.plan import (
     TEACHER_KEY,
     base_key,
 )
-from kdplatform.pipeline.records import checkpoint_rows, epoch_logger, model_row
+from kdplatform.pipeline.records import checkpoint_rows, epoch_logger, model_row, register_model
 from kdplatform.spec import JobSpec, RoleSpec
 from kdplatform.store.schema import Checkpoint, InputKind, Model, Role, Run, RunInput
 
@@ -46,7 +46,7 @@ def run(ctx: StageContext) -> None:
     from kdplatform.models import load_frozen, load_model
     from kdplatform.train.loop import KDConfig, train
 
-    stage, run_id, mlflow_id = ctx.stage, ctx.run_id, ctx.mlflow_id
+    stage, run_id = ctx.stage, ctx.run_id
     rs = role_spec(ctx.spec, stage.role)
     data_key = HARD_DATA_KEY if stage.role == Role.STUDENT_HARD else DATA_KEY
     ds = ctx.dataset(data_key)
@@ -113,8 +113,11 @@ def run(ctx: StageContext) -> None:
         )
     if res.discarded_state:
         ctx.echo(f"       starts fresh: {res.discarded_state}")
-    ctx.tracker.log_metrics(
-        mlflow_id,
+    model_id = register_model(
+        ctx,
+        str(out),
+        res.final,
+        ctx.dataset(),
         {"tokens_per_s": res.tokens_per_s, "final_val_loss": res.final.val_loss}
         | ({} if res.reached_target is None else {"reached_target": float(res.reached_target)}),
     )
@@ -122,7 +125,8 @@ def run(ctx: StageContext) -> None:
         m = model_row(s, origin.preset or origin.name, origin.revision, model)
         run = s.get(Run, run_id)
         run.model_id, run.dataset_id = m.id, ds.id
-        s.add_all(checkpoint_rows(run_id, res.epochs, str(out)))  # every epoch, also those before a resume
+        # every epoch, also those before a resume; the final one names its LoggedModel
+        s.add_all(checkpoint_rows(run_id, res.epochs, str(out), model_id))
         s.add_all(inputs)
         ctx.finish(s)
     ctx.echo(
