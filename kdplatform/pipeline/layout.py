@@ -2,6 +2,8 @@
 
     <workdir>/kdp.duckdb                  the default database (store.db.default_url)
     <workdir>/mlflow.db                   the default MLflow store (tracking.default_tracking_uri)
+    <workdir>/mlartifacts/                its experiment's artifacts unless a server keeps them
+                                          (tracking.artifact_location; the checkpoints stay where they are)
     <workdir>/.kdp-job.lock               the job's writer lock (joblock.JobLock)
     <workdir>/data/<hash>/                D: tokenizer/, train.parquet, val.parquet, heldout.parquet
     <workdir>/data_hard/<hash>/           D_hard: the teacher's continuations, train.parquet
