@@ -139,7 +139,14 @@ def write(s: Connection, d: Connection, src: Source, replace: bool) -> TransferR
     else:
         maps["jobs"] = {src.job["id"]: dst_job["id"]}
         if replace and differ:
-            cols = ("spec", "spec_hash", "workdir", "mlflow_run_id")
+            cols = (
+                "spec",
+                "spec_hash",
+                "workdir",
+                "mlflow_run_id",
+                "mlflow_tracking_uri",
+                "mlflow_experiment_id",
+            )
             t = t_dst["jobs"]
             d.execute(t.update().where(t.c.id == dst_job["id"]).values({c: src.job[c] for c in cols}))
 
