@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 GENERATED = "generated"
 """The dataset context of a dataset a run made (MLflow has no dataset outputs): D_hard on `generate`."""
 DIGEST_LEN = 36
-"""MLflow's dataset digests are at most 36 characters: the leading part of the database's sha256."""
+"""MLflow's dataset digests are at most 36 characters: the leading part of the database's digest."""
 
 
 def default_tracking_uri(workdir: Path) -> str:
@@ -140,16 +140,12 @@ class Tracker:
         from mlflow.entities import DatasetInput, InputTag, LoggedModelInput
 
         tag = InputTag(key="mlflow.data.context", value=context)
-        had = set() if not models else {m.model_id for m in self._model_inputs(run_id)}
+        had = set() if not models else {m.model_id for m in self.client.get_run(run_id).inputs.model_inputs}
         self.client.log_inputs(
             run_id,
             datasets=[DatasetInput(_dataset_entity(d), tags=[tag]) for d in datasets],
             models=[LoggedModelInput(m) for m in dict.fromkeys(models) if m not in had],
         )
-
-    def _model_inputs(self, run_id: str):
-        inputs = self.client.get_run(run_id).inputs
-        return list(getattr(inputs, "model_inputs", None) or [])
 
     def log_model(
         self,
@@ -197,7 +193,7 @@ class Tracker:
             for d in inputs.dataset_inputs
             if {t.key: t.value for t in d.tags}.get("mlflow.data.context") != GENERATED
         }
-        return datasets | {("model", m.model_id) for m in self._model_inputs(run_id)}
+        return datasets | {("model", m.model_id) for m in inputs.model_inputs}
 
 
 def model_name(key: str) -> str:

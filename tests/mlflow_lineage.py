@@ -51,6 +51,7 @@ def check_chain(runner: JobRunner) -> dict[str, Run]:
         for key, r in runs.items():
             mlf = client.get_run(r.mlflow_run_id)
             inputs = {i.model_id for i in mlf.inputs.model_inputs}
+            assert len(inputs) == len(mlf.inputs.model_inputs), f"{key}: a model input logged twice"
             if r.kind in (StageKind.TRAIN, StageKind.SCAN):
                 contexts = {t.value for d in mlf.inputs.dataset_inputs for t in d.tags}
                 assert contexts == {"training" if r.kind == StageKind.TRAIN else "scan"}, key
