@@ -34,7 +34,7 @@ def is_http(uri: str | None) -> bool:
 
 def ui_and_hint(tracking_uri: str | None, workdir: str | None, ui: str | None = None) -> tuple[str, str]:
     """The MLflow UI for a job's store (`ui` overrides it) and, for a store no server serves, the command
-    that serves it there (a job recorded before migration 0010 has no URI: the workdir's sqlite store)."""
+    that serves it there (a job recorded before migration 0006 has no URI: the workdir's sqlite store)."""
     if is_http(tracking_uri):
         return (ui or tracking_uri).rstrip("/"), ""
     uri = tracking_uri or f"sqlite:///{workdir}/mlflow.db"

@@ -59,7 +59,7 @@ class JobView:
             return run.id, ck.id
 
     def model_id(self, train_key: str) -> str | None:
-        """The MLflow LoggedModel of a training stage's final checkpoint (None: registered before 0010)."""
+        """The MLflow LoggedModel of a training stage's final checkpoint (None: registered before 0006)."""
         _, ck = self.final_checkpoint(train_key)
         with self.session() as s:
             return s.get(Checkpoint, ck).mlflow_model_id

@@ -122,7 +122,7 @@ class Job(Base):
     mlflow_run_id: Mapped[str | None]
     created_at: Mapped[datetime]
     mlflow_tracking_uri: Mapped[str | None]
-    """The MLflow store the job's runs are in (migration 0010): the dashboard links to its UI."""
+    """The MLflow store the job's runs are in (migration 0006): the dashboard links to its UI."""
     mlflow_experiment_id: Mapped[str | None]
 
 
@@ -225,7 +225,7 @@ class Checkpoint(Base):
     val_ppl: Mapped[float]
     is_final: Mapped[bool] = mapped_column(Boolean)
     mlflow_model_id: Mapped[str | None]
-    """The final checkpoint's MLflow LoggedModel (migration 0010), which refers to `path`."""
+    """The final checkpoint's MLflow LoggedModel (migration 0006), which refers to `path`."""
 
 
 class ScanResult(Base):

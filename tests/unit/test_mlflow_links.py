@@ -35,7 +35,7 @@ def test_ui_from_a_server_uri_else_the_command_that_serves_the_store():
     )
     ui, hint = ui_and_hint("sqlite:////w/mlflow.db", "/w")
     assert ui == "http://127.0.0.1:5000" and "mlflow ui --backend-store-uri sqlite:////w/mlflow.db" in hint
-    ui, hint = ui_and_hint(None, "/old", "http://127.0.0.1:5055")  # a job recorded before migration 0010
+    ui, hint = ui_and_hint(None, "/old", "http://127.0.0.1:5055")  # a job recorded before migration 0006
     assert ui == "http://127.0.0.1:5055" and "sqlite:////old/mlflow.db --port 5055" in hint
 
 

@@ -6,7 +6,7 @@ model links name. `jobs.mlflow_tracking_uri` and `jobs.mlflow_experiment_id` say
 and models are, so the dashboard links to that store's UI. No view reads these tables' columns by `*`, so
 the views stay.
 
-Revision ID: 0010
+Revision ID: 0006
 Revises: 0005
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision: str = "0010"
+revision: str = "0006"
 down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
