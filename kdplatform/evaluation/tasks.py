@@ -36,8 +36,10 @@ def declared_names() -> frozenset[str]:
     return frozenset(names)
 
 
+@cache
 def task_manager(include_path: str | None, *, defaults: bool = True):
-    """lm-eval's TaskManager over `include_path` (and the built-in registry with `defaults`)."""
+    """lm-eval's TaskManager over `include_path` (and the built-in registry with `defaults`), built once a
+    process: indexing the registry takes tens of seconds, and a job evaluates many models."""
     from lm_eval.tasks import TaskManager
 
     return TaskManager(include_path=include_path, include_defaults=defaults)

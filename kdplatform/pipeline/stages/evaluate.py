@@ -4,6 +4,8 @@ eval_results with the stage's `done` in one transaction (a killed evaluation is 
 
 from __future__ import annotations
 
+import math
+
 from kdplatform.pipeline.arrow import with_ids
 from kdplatform.pipeline.context import StageContext
 from kdplatform.pipeline.errors import kill_point
@@ -33,6 +35,7 @@ def run(ctx: StageContext) -> None:
     metrics = {
         f"{r['task']}.{r['metric']}.{r['num_fewshot']}shot".replace(",", "."): r["value"]
         for r in rows.to_pylist()
+        if math.isfinite(r["value"])
     }
     ctx.tracker.log_metrics(ctx.mlflow_id, metrics)
     model_mlflow = ctx.run_row(train_key).mlflow_run_id
