@@ -377,19 +377,16 @@ class ExampleRisk(Base):
 
 
 class EvalResult(Base):
-    """One lm-evaluation-harness metric of one trained model (run_id) on one task (migration 0008),
-    written by that model's eval stage (eval_run_id)."""
+    """One lm-evaluation-harness metric of a trained model (run_id) on a task (migration 0008), written by
+    its eval stage (eval_run_id); `metric` is lm-eval's, `metric,filter` for a filter other than none."""
 
     __tablename__ = "eval_results"
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
     task: Mapped[str] = mapped_column(String, primary_key=True)
-    """lm-eval's name of the task (a group's subtasks have rows of their own)."""
     num_fewshot: Mapped[int] = mapped_column(Integer, primary_key=True)
     metric: Mapped[str] = mapped_column(String, primary_key=True)
-    """lm-eval's metric (`acc`, `perplexity`, ...), `metric,filter` when its filter is not `none`."""
     eval_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
     value: Mapped[float]
     stderr: Mapped[float | None]
-    """lm-eval's standard error (NULL where it gives none, e.g. bootstrap_iters 0)."""
     n_samples: Mapped[int | None]
-    """Documents evaluated (after `limit`; NULL for a group's aggregate)."""
+    """Documents evaluated (after `limit`); NULL for a group's aggregate, as stderr where lm-eval has none."""

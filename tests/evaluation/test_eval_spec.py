@@ -70,6 +70,15 @@ def test_bad_eval_sections_are_refused_naming_the_field(tmp_path, section, said)
     assert said in str(e.value)
 
 
+def test_eval_roles_are_the_trained_roles_of_the_schema():
+    from typing import get_args
+
+    from kdplatform.spec.evaluation import EvalRole
+    from kdplatform.store.schema import Role
+
+    assert set(get_args(EvalRole)) == {r.value for r in Role} - {Role.BASE}
+
+
 def test_roles_the_job_does_not_train_are_refused(tmp_path):
     job = _job(tasks=["winogrande"], roles=["baseline", "student_filtered", "student_converged"])
     with pytest.raises(SpecError, match="eval.roles: the job trains no student_filtered, student_converged"):
