@@ -154,14 +154,38 @@ def test_eval_scores_view_and_comparison_equal_pandas(job):
 
 
 def test_report_section_and_a_rerun_would_skip_the_evaluations(job):
-    from kdplatform.analysis.report import render_report
+    from kdplatform.analysis.report.evaluation import eval_section
+    from kdplatform.analysis.report.sections import SECTIONS
     from kdplatform.pipeline.status import assess
 
-    md = render_report(job.engine, job.job_id)
-    section = md[md.index("## Utility (lm-evaluation-harness)") :]
+    assert eval_section in SECTIONS  # the report renders it (the whole report: tests/analysis)
+    section = "\n".join(eval_section(job.engine, job.job_id))
+    assert section.startswith("## Utility (lm-evaluation-harness)")
     assert "| baseline | – | 1 | tiny_lambada | 0 | acc |" in section
     assert "| student_hard | – | 1 | tiny_winogrande | 2 | acc |" in section
     assert "Hard-KD student vs baseline (section 6)" in section
     for key in EVALUATED:
         stage = job.plan.get(f"eval/{key}")
         assert assess(stage, job.plan.hashes[stage.key], job.run_row(stage.key)).action == "skip"
+
+
+def test_an_evaluation_cut_short_is_run_again_with_the_same_scores(job):
+    """A process killed inside the stage leaves its run `running` and no rows (they commit with `done`):
+    the next run redoes that evaluation alone, and lm-eval gives the same scores."""
+    key = f"eval/{EVALUATED[0]}"
+    run_id = job.run_row(key).id
+    before = q(job, "SELECT * FROM eval_results WHERE eval_run_id = :r ORDER BY task, metric", r=run_id)
+    with job.engine.begin() as conn:
+        conn.execute(text("DELETE FROM eval_results WHERE eval_run_id = :r"), {"r": run_id})
+        conn.execute(
+            text("UPDATE runs SET status = 'running', finished_at = NULL WHERE id = :r"), {"r": run_id}
+        )
+    said: list[str] = []
+    again = JobRunner(job.spec, job.workdir, echo=said.append)
+    again.run()
+    again.engine.dispose()
+    assert [s for s in said if s.startswith(("[run ", "[resume]"))] == [
+        f"[resume] {key} (left running by a process that died)"
+    ]
+    after = q(job, "SELECT * FROM eval_results WHERE eval_run_id = :r ORDER BY task, metric", r=run_id)
+    pd.testing.assert_frame_equal(after, before)
