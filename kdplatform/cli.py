@@ -120,6 +120,12 @@ def cmd_run(args) -> int:
             "Bases before fine-tuning, validation loss on D's validation split: "
             + ", ".join(f"{b.stage.removeprefix('pretrain/')} {b.val_loss:.3f}" for b in bases.itertuples())
         )
+    if spec.eval is not None:
+        from kdplatform.analysis.evaluation import eval_summary
+
+        scores = eval_summary(runner.engine, runner.job_id)
+        print("\nUtility (lm-evaluation-harness; mean and std over seeds; eval_scores):")
+        print(scores.drop(columns=["stderr_mean"]).to_string(index=False))
     from kdplatform.analysis.verdicts import not_measured_line, verdicts
 
     print("\nThe paper's findings on this job:")

@@ -1,5 +1,6 @@
 """Checks a job can run before it writes anything: models resolvable, one shared tokenizer, a readable
-exclusion file of integer ids, a writable workdir (tracking.check_uri checks the MLflow URI).
+exclusion file of integer ids, lm-eval tasks that exist (evaluation.tasks), a writable workdir
+(tracking.check_uri checks the MLflow URI).
 
 A week-long job that would fail at its first distillation step (a typo in a model name, a student with
 another tokenizer than its teacher) fails here in seconds, with the field to fix.
@@ -124,6 +125,10 @@ def _check(spec: JobSpec) -> None:
     fs = spec.filtered_student
     if fs is not None and fs.exclude.startswith("file:"):
         exclusion_ids(fs.exclude)
+    if spec.eval is not None:
+        from kdplatform.evaluation.tasks import check_tasks
+
+        check_tasks(spec.eval)
     _activations(spec)
     roles = {r: rs for r, rs in spec.roles().items() if r != "filtered_student"}
     # A `base: NAME` is checked as the base's own model; its errors name the base's field.

@@ -13,6 +13,7 @@ from kdplatform.analysis import (
     browser,
     classifier_results,
     compare,
+    evaluation,
     features,
     filtering,
     groups,
@@ -64,4 +65,7 @@ CALLS: dict[str, Callable[..., Any]] = {
     "membership_summary": membership.membership_summary,
     "extraction_rates": membership.extraction_rates,
     "prefix_rates": membership.prefix_rates,
+    "eval_scores": evaluation.eval_scores,
+    "eval_summary": evaluation.eval_summary,
+    "hard_vs_baseline": evaluation.hard_vs_baseline,
 }

@@ -20,6 +20,7 @@ TEACHER_KEY = "train/teacher"
 HARD_DATA_KEY = "hard_data"
 CLASSIFY_KEY = "classify"
 PRETRAIN_PREFIX = "pretrain/"
+EVAL_PREFIX = "eval/"
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,46 @@ def exclusion_digest(exclude: str) -> str | None:
         ) from None
 
 
+def tasks_digest(include_path: str) -> str:
+    """A digest of every file under `eval.include_path` (names and bytes): part of the eval stages'
+    identity, so that editing a local task reruns them. A folder that cannot be read is a SpecError."""
+    root, h = Path(include_path), hashlib.sha256()
+    if not root.is_dir():
+        raise SpecError(f"eval.include_path: {include_path!r} is not a folder of lm-eval task files")
+    try:
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            h.update(f"{path.relative_to(root).as_posix()}\0".encode() + path.read_bytes() + b"\0")
+    except OSError as e:
+        raise SpecError(f"eval.include_path: cannot read {include_path!r}: {e.strerror or e}") from None
+    return h.hexdigest()[:16]
+
+
+def _eval_stages(spec: JobSpec, stages: list[Stage]) -> list[Stage]:
+    """One `eval/<train stage>` per trained model of `eval.roles`, after its model and the data stage
+    (whose tokenizer it evaluates with)."""
+    ev = spec.eval
+    if ev is None:
+        return []
+    cfg = ev.model_dump(mode="json", exclude={"roles"})
+    if ev.include_path is not None:
+        cfg["tasks_digest"] = tasks_digest(ev.include_path)
+    roles = None if ev.roles is None else set(ev.roles)
+    return [
+        Stage(
+            f"{EVAL_PREFIX}{st.key}",
+            StageKind.EVAL,
+            cfg,
+            (st.key, DATA_KEY),
+            st.role,
+            st.seed,
+            st.temperature,
+            st.objective,
+        )
+        for st in stages
+        if st.kind == StageKind.TRAIN and (roles is None or st.role in roles)
+    ]
+
+
 def plan(spec: JobSpec) -> Plan:
     """The stage DAG of a job, in an order where every stage follows its inputs."""
     stages = [Stage(DATA_KEY, StageKind.DATA, spec.data.model_dump(mode="json")), *_pretrain_stages(spec)]
@@ -207,4 +248,4 @@ def plan(spec: JobSpec) -> Plan:
                 exclude=fs.exclude,
                 exclude_digest=digest,
             )
-    return Plan(stages)
+    return Plan(stages + _eval_stages(spec, stages))

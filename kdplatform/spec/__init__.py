@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from kdplatform.spec.evaluation import EvalSpec, EvalTaskSpec, roles_error
 from kdplatform.spec.pretrain import BaseSpec, CorpusSpec, PretrainSpec
 from kdplatform.spec.sections import (
     HELDOUT_DEFAULT_CAP,
@@ -53,6 +54,8 @@ __all__ = [
     "CorpusSpec",
     "DataSpec",
     "DistillSpec",
+    "EvalSpec",
+    "EvalTaskSpec",
     "FilteredStudentSpec",
     "HardStudentSpec",
     "JobSpec",
@@ -77,7 +80,7 @@ __all__ = [
 
 
 class JobSpec(Strict):
-    _omit_none = ("pretrain",)
+    _omit_none = ("pretrain", "eval")
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     description: str | None = None
@@ -101,6 +104,8 @@ class JobSpec(Strict):
     classifier: ClassifierSpec | None = None
     filtered_student: FilteredStudentSpec | None = None
     scan: ScanSpec = ScanSpec()
+    eval: EvalSpec | None = None
+    """lm-evaluation-harness tasks run on trained models (spec.evaluation); none when absent."""
 
     @field_validator("seeds")
     @classmethod
@@ -146,6 +151,12 @@ class JobSpec(Strict):
             and "teacher_baseline_kld" in self.classifier.features
         ):
             raise ValueError("classifier.features uses teacher_baseline_kld, which needs scan.kld: true")
+        return self
+
+    @model_validator(mode="after")
+    def _eval_roles(self) -> JobSpec:
+        if self.eval is not None and (why := roles_error(self)):
+            raise ValueError(why)
         return self
 
     def roles(self) -> dict[str, RoleSpec]:

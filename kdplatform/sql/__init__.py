@@ -121,6 +121,8 @@ SURFACE: dict[str, str] = {v.name: v.summary for v in sql_views.load()} | {
     "example_risk": "risk score and prediction per example of a classifier run",
     "scan_audits": "per scan: examples re-decided by float32 generate() (near-ties, a sample), "
     "disagreements, memorized before and after",
+    "eval_results": "per (trained run, task, num_fewshot, metric): lm-evaluation-harness value, stderr, "
+    "n_samples (the eval stage's run: eval_run_id)",
 }
 
 EXAMPLE_QUERIES: dict[str, str] = {

@@ -43,6 +43,8 @@ class StageKind(StrEnum):
     TRAIN = "train"
     SCAN = "scan"
     CLASSIFY = "classify"
+    EVAL = "eval"
+    """A trained model's lm-evaluation-harness scores (eval_results)."""
 
 
 class Status(StrEnum):
@@ -98,6 +100,7 @@ RUN_OWNED_TABLES: dict[str, str] = {
     "classifier_trials": "run_id",
     "classifier_coefficients": "run_id",
     "example_risk": "run_id",
+    "eval_results": "eval_run_id",
 }
 """The tables whose rows belong to one run, and the column naming it: a stage that starts again clears
 them, and export/import and snapshots copy them with their run."""
@@ -376,3 +379,19 @@ class ExampleRisk(Base):
     risk: Mapped[float | None]
     """None when a feature of the example is missing."""
     predicted: Mapped[bool] = mapped_column(Boolean)
+
+
+class EvalResult(Base):
+    """One lm-evaluation-harness metric of a trained model (run_id) on a task (migration 0008), written by
+    its eval stage (eval_run_id); `metric` is lm-eval's, `metric,filter` for a filter other than none."""
+
+    __tablename__ = "eval_results"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    task: Mapped[str] = mapped_column(String, primary_key=True)
+    num_fewshot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metric: Mapped[str] = mapped_column(String, primary_key=True)
+    eval_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    value: Mapped[float]
+    stderr: Mapped[float | None]
+    n_samples: Mapped[int | None]
+    """Documents evaluated (after `limit`); NULL for a group's aggregate, as stderr where lm-eval has none."""

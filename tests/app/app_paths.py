@@ -12,6 +12,7 @@ PAGES = {
     "classifier": "views/classifier.py",
     "mechanism": "views/mechanism.py",
     "membership": "views/membership.py",
+    "evaluation": "views/evaluation.py",
     "examples": "views/examples.py",
     "console": "views/console.py",
 }

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,22 @@ def test_pretraining_job_is_appendix_a6():
     assert [st.temperature for st in students] == [2.0]
 
 
+@pytest.mark.parametrize("job", [p for p in PAPER_JOBS if load_spec(p).hard_student], ids=lambda p: p.name)
+def test_hard_kd_jobs_evaluate_lambada_and_winogrande(job):
+    """Section 6: the hard-KD student's utility beside the baseline's (and the soft student's), zero-shot;
+    the task names are in lm-eval's registry, checked without downloading."""
+    spec = load_spec(job)
+    assert [(t.name, t.num_fewshot) for t in spec.eval.tasks] == [("lambada_openai", 0), ("winogrande", 0)]
+    p = plan(spec)
+    evaluated = {(st.role, st.seed) for st in p.stages if st.kind == "eval"}
+    for role in (Role.BASELINE, Role.STUDENT_HARD):
+        assert {(role, seed) for seed in spec.seeds} <= evaluated
+    if importlib.util.find_spec("lm_eval") is not None:
+        from kdplatform.evaluation.tasks import check_tasks
+
+        check_tasks(spec.eval)
+
+
 def test_hard_data_of_a_256_token_window_is_206_generated_tokens():
     from kdplatform.models import build_neox
     from kdplatform.train.hard_data import generate_hard_data
@@ -125,7 +142,7 @@ def test_a_spec_without_train_len_plans_the_hashes_it_planned_before():
     spec = JobSpec.model_validate(_pinned_job())
     assert plan(spec).hashes == PINNED
     dump = spec.model_dump(mode="json")
-    assert "train_len" not in dump["data"] and "pretrain" not in dump
+    assert "train_len" not in dump["data"] and "pretrain" not in dump and "eval" not in dump
     assert all("base" not in dump[role]["model"] for role in ("teacher", "baseline", "student"))
 
 
