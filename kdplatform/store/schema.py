@@ -382,7 +382,7 @@ class ExampleRisk(Base):
 
 
 class EvalResult(Base):
-    """One lm-evaluation-harness metric of a trained model (run_id) on a task (migration 0008), written by
+    """One lm-evaluation-harness metric of a trained model (run_id) on a task (migration 0007), written by
     its eval stage (eval_run_id); `metric` is lm-eval's, `metric,filter` for a filter other than none."""
 
     __tablename__ = "eval_results"

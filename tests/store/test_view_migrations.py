@@ -69,7 +69,7 @@ SCORE_VIEWS = {"membership_inference", "extraction_rates", "prefix_memorization_
 """0005's views: over the held-out split and the scores, which this study (tables of 0001) has not; they
 are checked against sklearn and pandas in test_membership_views.py."""
 EVAL_VIEWS = {"eval_scores"}
-"""0008's view, over lm-evaluation-harness scores, which this study has not (tests/evaluation checks it)."""
+"""0007's view, over lm-evaluation-harness scores, which this study has not (tests/evaluation checks it)."""
 
 
 def fill(engine: Engine) -> None:

@@ -5,8 +5,8 @@ Issue 16: an optional `eval` stage per trained model writes one row per (task, n
 kdplatform/store/views/, which now hold `eval_scores` over it; the downgrade drops the table and makes the
 views again (those over it left out).
 
-Revision ID: 0008
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 
 """
 
@@ -18,8 +18,8 @@ from alembic import op
 from kdplatform.store import views
 
 # revision identifiers, used by Alembic.
-revision: str = "0008"
-down_revision: str | Sequence[str] | None = "0005"
+revision: str = "0007"
+down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
