@@ -18,6 +18,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from kdplatform.spec.pretrain import BaseSpec, CorpusSpec, PretrainSpec
+from kdplatform.spec.canaries import CanarySpec
 from kdplatform.spec.sections import (
     HELDOUT_DEFAULT_CAP,
     NAME_PATTERN,
@@ -49,6 +50,7 @@ __all__ = [
     "NAME_PATTERN",
     "PRESETS",
     "BaseSpec",
+    "CanarySpec",
     "ClassifierSpec",
     "CorpusSpec",
     "DataSpec",
