@@ -43,6 +43,7 @@ class StageKind(StrEnum):
     TRAIN = "train"
     SCAN = "scan"
     CLASSIFY = "classify"
+    CANARY = "canary"
 
 
 class Status(StrEnum):
@@ -93,6 +94,7 @@ RUN_OWNED_TABLES: dict[str, str] = {
     "scan_audits": "scan_run_id",
     "extraction_scores": "scan_run_id",
     "prefix_memorization": "scan_run_id",
+    "canary_results": "scan_run_id",
     "checkpoints": "run_id",
     "run_inputs": "run_id",
     "classifier_trials": "run_id",
@@ -305,6 +307,30 @@ class PrefixMemorization(Base):
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
     scan_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
     memorized: Mapped[bool] = mapped_column(Boolean)
+
+
+class Canary(Base):
+    __tablename__ = "canaries"  # migration 0006: one examples row (split `canary`) per canary
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), primary_key=True)
+    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    copies: Mapped[int]
+    secret: Mapped[str]
+
+
+class CanaryResult(Base):
+    """A model's greedy extraction and exposure (bits) of a canary's secret, ranked among `alternatives`."""
+
+    __tablename__ = "canary_results"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    scan_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    memorized: Mapped[bool] = mapped_column(Boolean)
+    match_len: Mapped[int]
+    suffix_logprob: Mapped[float]
+    rank: Mapped[int]
+    alternatives: Mapped[int]
+    exposure: Mapped[float]
 
 
 class ExampleKLD(Base):
