@@ -96,7 +96,9 @@ def make_canaries(
     of `natural` (D's train, validation and held-out windows, [N, width])."""
     k = spec.secret_len
     if not prefix_len + k <= seq_len <= width:
-        raise ValueError(f"canaries: need prefix_len ({prefix_len}) + secret_len ({k}) <= seq_len ({seq_len})")
+        raise ValueError(
+            f"canaries: need prefix_len ({prefix_len}) + secret_len ({k}) <= seq_len ({seq_len}) <= width"
+        )
     template = np.asarray(tokenizer(spec.template, add_special_tokens=False)["input_ids"], dtype=np.int64)
     digits = digit_ids(tokenizer)
     special = set(tokenizer.all_special_ids)
