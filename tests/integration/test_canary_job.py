@@ -5,6 +5,8 @@ examples count no canary."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import yaml
 from sqlalchemy import text
@@ -90,14 +92,14 @@ def test_every_model_has_canary_results_and_the_view(job_db):
     )
     assert sorted(r[0] for r in rows) == sorted(ROLES)
     for _, count, lo, hi, rank in rows:
-        assert count == N_CANARIES and 0 <= lo <= hi <= 5.0 and 1 <= rank <= 31
+        assert count == N_CANARIES and 0 <= lo <= hi <= math.log2(31) + 1e-9 and 1 <= rank <= 31
     view = q(
         job_db,
         "SELECT role, copies, n_canaries, n_memorized, rate, mean_exposure, max_exposure "
         "FROM canary_memorization ORDER BY role, copies",
     )
     assert [(r[0], r[1], r[2]) for r in view] == [(role, c, 2) for role in sorted(ROLES) for c in (1, 2, 4)]
-    assert all(r[4] == r[3] / 2 and r[6] == pytest.approx(5.0) for r in view)
+    assert all(r[4] == r[3] / 2 and r[6] == pytest.approx(math.log2(31)) for r in view)
 
 
 def test_natural_views_count_no_canary(job_db):
