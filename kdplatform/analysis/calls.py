@@ -11,6 +11,7 @@ from typing import Any
 
 from kdplatform.analysis import (
     browser,
+    canaries,
     classifier_results,
     compare,
     features,
@@ -62,4 +63,6 @@ CALLS: dict[str, Callable[..., Any]] = {
     "membership_summary": membership.membership_summary,
     "extraction_rates": membership.extraction_rates,
     "prefix_rates": membership.prefix_rates,
+    "canary_memorization": canaries.canary_memorization,
+    "canary_summary": canaries.canary_summary,
 }

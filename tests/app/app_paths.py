@@ -12,6 +12,7 @@ PAGES = {
     "classifier": "views/classifier.py",
     "mechanism": "views/mechanism.py",
     "membership": "views/membership.py",
+    "canaries": "views/canaries.py",
     "examples": "views/examples.py",
     "console": "views/console.py",
 }

@@ -7,70 +7,19 @@ import math
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
+from canary_rows import PER_COUNT, RUNS, R, canary_rows, write_canary_job
 from sqlalchemy import text
 
 from kdplatform.store import db
-from kdplatform.testing.rows import arrow, at
-
-COUNTS, PER_COUNT, R = (1, 2, 4, 8, 16), 3, 99
-RUNS = {1: ("teacher", "done"), 2: ("baseline", "done"), 3: ("student", "done"), 4: ("student", "stale")}
-
-
-def _rows(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rng = np.random.default_rng(seed)
-    n = len(COUNTS) * PER_COUNT
-    ids = 1000 + np.arange(n, dtype=np.int64) * 3
-    copies = np.repeat(COUNTS, PER_COUNT)
-    canaries = pd.DataFrame({"dataset_id": 1, "example_id": ids, "copies": copies, "secret": "0123"})
-    results = []
-    for run in RUNS:
-        rank = rng.integers(1, R + 2, n)
-        results.append(
-            pd.DataFrame(
-                {
-                    "run_id": run,
-                    "example_id": ids,
-                    "dataset_id": 1,
-                    "scan_run_id": 100 + run,
-                    "memorized": rng.random(n) < copies / 20,
-                    "match_len": rng.integers(0, 8, n),
-                    "suffix_logprob": -rng.exponential(5.0, n),
-                    "rank": rank,
-                    "alternatives": R,
-                    "exposure": np.log2(R + 1) - np.log2(rank),
-                }
-            )
-        )
-    return canaries, pd.concat(results)
-
-
-def _write(engine, canaries: pd.DataFrame, results: pd.DataFrame) -> None:
-    job = dict(id=1, name="j", spec="{}", spec_hash="h", workdir="/w", created_at=at(0))
-    dataset = dict(id=1, name="d", digest="x", source="builtin", tokenizer="bpe", vocab_size=9, seq_len=16)
-    dataset |= dict(prefix_len=8, num_train=10, num_val=0, path="/p", created_at=at(0))
-    run = dict(job_id=1, config="{}", config_hash="h")
-    runs = [
-        run | dict(id=i, stage_key=f"train/{role}/{i}", kind="train", role=role, seed=0, status=status)
-        for i, (role, status) in RUNS.items()
-    ] + [
-        run | dict(id=100 + i, stage_key=f"canary/{i}", kind="canary", role=role, seed=0, status="done")
-        for i, (role, _) in RUNS.items()
-    ]
-    with engine.begin() as conn:
-        for table, rows in (("jobs", [job]), ("datasets", [dataset]), ("runs", runs)):
-            db.bulk_insert(conn, table, arrow(table, rows))
-        for table, frame in (("canaries", canaries), ("canary_results", results)):
-            db.bulk_insert(conn, table, pa.Table.from_pandas(frame, preserve_index=False))
 
 
 @pytest.fixture
 def study(db_url):
     engine = db.make_engine(db_url)
     db.upgrade(engine)
-    frames = _rows(int(np.random.default_rng().integers(1 << 30)))
-    _write(engine, *frames)
+    frames = canary_rows(int(np.random.default_rng().integers(1 << 30)))
+    write_canary_job(engine, *frames)
     yield engine, frames
     engine.dispose()
 
@@ -99,3 +48,23 @@ def test_canary_memorization_matches_pandas(study):
         3: "student",
     }
     assert (got.job_id == 1).all() and (got.dataset_id == 1).all()
+
+
+def test_canary_library_and_report_section(study):
+    from kdplatform.analysis.canaries import canary_summary
+    from kdplatform.analysis.report.canaries import canary_section
+
+    engine, (canaries, results) = study
+    with engine.connect() as conn:
+        summary = canary_summary(conn, 1)
+        lines = canary_section(conn, 1)
+    assert list(summary.role.unique()) == ["teacher", "baseline", "student"]
+    assert (summary.runs == 1).all() and len(summary) == 3 * 5
+    text_ = "\n".join(lines)
+    assert "## Canaries by duplication count" in text_ and "| teacher |" in text_
+    assert "| model | config | seeds | ×1 | ×2 | ×4 | ×8 | ×16 |" in text_
+    teacher = results[results.run_id == 1].merge(canaries, on="example_id")
+    mean16 = teacher[teacher.copies == 16].exposure.mean()
+    assert f"{mean16:.2f}" in next(
+        line for line in lines[lines.index("Mean exposure (bits):") :] if "teacher" in line
+    )
