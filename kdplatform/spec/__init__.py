@@ -17,8 +17,8 @@ from typing import Annotated, Any
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from kdplatform.spec.pretrain import BaseSpec, CorpusSpec, PretrainSpec
 from kdplatform.spec.canaries import CanarySpec
+from kdplatform.spec.pretrain import BaseSpec, CorpusSpec, PretrainSpec
 from kdplatform.spec.sections import (
     HELDOUT_DEFAULT_CAP,
     NAME_PATTERN,

@@ -89,3 +89,17 @@ def test_vocab_must_cover_the_tokens() -> None:
     model = _model(VOCAB + 14, 0)
     with pytest.raises(ValueError, match="excludes"):
         secret_logprobs(model, torch.tensor([1, 2, VOCAB + 3]), torch.tensor([[1, 2]]), vocab_size=VOCAB)
+
+
+def test_without_a_repeatable_cache_the_whole_sequence_gives_the_same(monkeypatch) -> None:
+    from kdplatform.memorization import exposure as module
+
+    rng = np.random.default_rng(5)
+    model = _model(VOCAB + 14, 3)
+    context, secrets = (
+        torch.as_tensor(rng.integers(0, VOCAB, 12)),
+        torch.as_tensor(rng.integers(0, VOCAB, (9, K))),
+    )
+    cached = secret_logprobs(model, context, secrets, vocab_size=VOCAB, batch_size=4)
+    monkeypatch.setattr(module, "_cache_kwarg", lambda m: "no_such_cache")
+    np.testing.assert_allclose(secret_logprobs(model, context, secrets, vocab_size=VOCAB), cached, atol=1e-4)
