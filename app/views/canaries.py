@@ -44,6 +44,20 @@ if summary is not None:
     right.altair_chart(exposure.properties(height=280), width="stretch")
     common.number_table(summary, list(summary.columns), FORMATS)
 
+inherited = common.section(
+    "Inherited from the teacher",
+    "canary_inheritance",
+    job_id,
+    missing="No teacher and student scanned on the canaries yet.",
+)
+if inherited is not None:
+    st.caption(
+        "Per student run and count: canaries the teacher memorized (n_teacher), the student (n_student), "
+        "the baseline of its seed (n_baseline), and n_inherited = memorized by teacher and student but not "
+        "by the baseline, of n_teacher_not_baseline."
+    )
+    common.number_table(inherited, list(inherited.columns), {})
+
 per_run = common.section("Per run", "canary_memorization", job_id, missing=NO_CANARIES)
 if per_run is not None:
     common.number_table(per_run, list(per_run.columns), FORMATS)

@@ -65,4 +65,5 @@ CALLS: dict[str, Callable[..., Any]] = {
     "prefix_rates": membership.prefix_rates,
     "canary_memorization": canaries.canary_memorization,
     "canary_summary": canaries.canary_summary,
+    "canary_inheritance": canaries.canary_inheritance,
 }

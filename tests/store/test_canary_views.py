@@ -68,3 +68,23 @@ def test_canary_library_and_report_section(study):
     assert f"{mean16:.2f}" in next(
         line for line in lines[lines.index("Mean exposure (bits):") :] if "teacher" in line
     )
+
+
+def test_canary_inheritance_against_sets(study):
+    from kdplatform.analysis.canaries import canary_inheritance
+
+    engine, (canaries, results) = study
+    with engine.connect() as conn:
+        got = canary_inheritance(conn, 1)
+    assert set(got.student_run_id) == {3}  # the stale student has no rows
+    copies = canaries.set_index("example_id").copies
+    sets = {r: set(g.example_id[g.memorized]) for r, g in results.groupby("run_id")}
+    t, s, b = sets[1], sets[3], sets[2]
+    for row in got.itertuples():
+        ids = set(copies.index[copies == row.copies])
+        assert (
+            row.n_teacher == len(t & ids) and row.n_student == len(s & ids) and row.n_baseline == len(b & ids)
+        )
+        assert row.n_inherited == len((t & s) - b & ids)
+        assert row.n_teacher_not_baseline == len((t - b) & ids)
+    assert sorted(got.copies) == sorted(set(copies))

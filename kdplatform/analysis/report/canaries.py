@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from kdplatform.analysis.canaries import canary_summary
+from kdplatform.analysis.canaries import canary_inheritance, canary_summary
 from kdplatform.analysis.reading import Db
 from kdplatform.analysis.report.markdown import config, num, table
 
@@ -48,5 +48,27 @@ def canary_section(db: Db, job_id: int) -> list[str]:
         "Mean exposure (bits):",
         "",
         _wide(summary, copies, lambda r: f"{r.exposure_mean:.2f}"),
+        "",
+        *_inherited(db, job_id, copies),
+    ]
+
+
+def _inherited(db: Db, job_id: int, copies: list[int]) -> list[str]:
+    """Canaries each student inherited: memorized by the teacher and the student, not by the baseline."""
+    inh = canary_inheritance(db, job_id)
+    if inh.empty:
+        return []
+    rows = []
+    for (_run, role, objective, temperature, seed), g in inh.groupby(
+        ["student_run_id", "student_role", "objective", "temperature", "seed"], dropna=False, sort=False
+    ):
+        by = {int(r.copies): r for r in g.itertuples()}
+        cells = [f"{by[c].n_inherited}/{by[c].n_teacher_not_baseline}" if c in by else "–" for c in copies]
+        rows.append([role, config(objective, temperature), seed, *cells])
+    return [
+        "Canaries inherited: memorized by the teacher and the student but not by the baseline of the "
+        "student's seed, of those the teacher memorized and the baseline did not (|T∩S∖B| / |T∖B|):",
+        "",
+        table(["student", "config", "seed", *(f"×{c}" for c in copies)], rows),
         "",
     ]
