@@ -73,7 +73,7 @@ def run(ctx: StageContext) -> None:
         f"({exp[canaries.copies == c].mean():.1f} bits)"
         for c in spec.counts
     )
+    top = np.log2(spec.alternatives + 1)
     ctx.echo(
-        f"       canaries memorized by copies (mean exposure of {np.log2(spec.alternatives + 1):.1f}): "
-        + ", ".join(counts)
+        f"       canaries memorized by copies (mean exposure of at most {top:.1f} bits): " + ", ".join(counts)
     )
