@@ -30,6 +30,7 @@ PAGES = [
     ("views/mechanism.py", "Mechanism", ":material/insights:"),
     ("views/membership.py", "Membership inference", ":material/fingerprint:"),
     ("views/evaluation.py", "Utility (lm-eval)", ":material/checklist:"),
+    ("views/canaries.py", "Canaries", ":material/pest_control:"),
     ("views/examples.py", "Example browser", ":material/search:"),
     ("views/console.py", "SQL console", ":material/terminal:"),
 ]

@@ -11,6 +11,7 @@ from typing import Any
 
 from kdplatform.analysis import (
     browser,
+    canaries,
     classifier_results,
     compare,
     evaluation,
@@ -68,4 +69,7 @@ CALLS: dict[str, Callable[..., Any]] = {
     "eval_scores": evaluation.eval_scores,
     "eval_summary": evaluation.eval_summary,
     "hard_vs_baseline": evaluation.hard_vs_baseline,
+    "canary_memorization": canaries.canary_memorization,
+    "canary_summary": canaries.canary_summary,
+    "canary_inheritance": canaries.canary_inheritance,
 }

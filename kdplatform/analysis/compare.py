@@ -127,11 +127,12 @@ def cross_overlap(db: Db, runs: Sequence[int]) -> pd.DataFrame:
 
 def zlib_bits(db: Db, dataset_a: int, dataset_b: int, memorized_by: RunSet | None = None) -> pd.DataFrame:
     """zlib bits per token of the same examples under two tokenizations (datasets), joined on example_id;
-    only the examples memorized by `memorized_by` when given."""
+    only the examples memorized by `memorized_by` when given. Canaries are left out: they are drawn per
+    tokenizer, so one id names two different texts."""
     sql = (
         "SELECT a.example_id, a.zlib_bits_per_token AS bits_a, b.zlib_bits_per_token AS bits_b "
         "FROM examples a JOIN examples b ON b.example_id = a.example_id "
-        "WHERE a.dataset_id = :dataset_a AND b.dataset_id = :dataset_b"
+        "WHERE a.dataset_id = :dataset_a AND b.dataset_id = :dataset_b AND a.split <> 'canary'"
     )
     params: dict = {"dataset_a": dataset_a, "dataset_b": dataset_b}
     if memorized_by is not None:

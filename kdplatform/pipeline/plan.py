@@ -162,6 +162,8 @@ def plan(spec: JobSpec) -> Plan:
     """The stage DAG of a job, in an order where every stage follows its inputs."""
     stages = [Stage(DATA_KEY, StageKind.DATA, spec.data.model_dump(mode="json")), *_pretrain_stages(spec)]
     scan_cfg = spec.scan.model_dump(mode="json")
+    canaries = spec.data.canaries
+    canary_cfg = None if canaries is None else canaries.model_dump(mode="json") | {"vocab": "tokenizer"}
 
     def train(
         key: str, role: Role, rs: RoleSpec, seed: int, deps: tuple[str, ...] = (DATA_KEY,), **kw
@@ -178,6 +180,10 @@ def plan(spec: JobSpec) -> Plan:
         stages.append(Stage(key, StageKind.TRAIN, cfg, deps, role, seed, t, obj))
         scan_deps = (key, DATA_KEY) + ((TEACHER_KEY,) if spec.scan.kld and role != Role.TEACHER else ())
         stages.append(Stage(f"scan/{key}", StageKind.SCAN, scan_cfg, scan_deps, role, seed, t, obj))
+        if canary_cfg is not None:  # D's canaries, on every model the job scans
+            stages.append(
+                Stage(f"canary/{key}", StageKind.CANARY, canary_cfg, (key, DATA_KEY), role, seed, t, obj)
+            )
 
     train(TEACHER_KEY, Role.TEACHER, spec.teacher, spec.seeds[0])
     for seed in spec.seeds:

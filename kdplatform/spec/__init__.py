@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from kdplatform.spec.canaries import CanarySpec
 from kdplatform.spec.evaluation import EvalSpec, EvalTaskSpec, roles_error
 from kdplatform.spec.pretrain import BaseSpec, CorpusSpec, PretrainSpec
 from kdplatform.spec.sections import (
@@ -50,6 +51,7 @@ __all__ = [
     "NAME_PATTERN",
     "PRESETS",
     "BaseSpec",
+    "CanarySpec",
     "ClassifierSpec",
     "CorpusSpec",
     "DataSpec",

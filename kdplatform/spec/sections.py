@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import difflib
 import math
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    field_validator,
-    model_serializer,
-    model_validator,
-)
+from pydantic import Field, field_validator, model_validator
+
+from kdplatform.spec.base import NonNegFloat, PositiveFloat, PositiveInt, Seed, SpecError, Strict
+from kdplatform.spec.canaries import CanarySpec
+
+__all__ = ["CanarySpec", "NonNegFloat", "PositiveFloat", "PositiveInt", "Seed", "SpecError", "Strict"]
 
 # Presets: their shapes and the GPTNeoXConfig fields a spec's `config:` may override, checked without
 # importing torch (transformers' config module imports it), so a typo or a bad size fails at validation.
@@ -102,38 +99,10 @@ def config_errors(preset: str, config: dict[str, Any]) -> list[str]:
     return errors
 
 
-PositiveInt = Annotated[int, Field(gt=0)]
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegFloat = Annotated[float, Field(ge=0)]
-Seed = Annotated[int, Field(ge=0, lt=2**32)]
-"""A seed numpy, torch and Python's random all take: [0, 2**32)."""
-
 PRESETS = tuple(PRESET_CONFIGS)
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 """Job and base names: they become directory names and stage keys."""
 Objective = Literal["forward_kl", "reverse_kl", "jsd"]
-
-
-class SpecError(Exception):
-    """A job spec that cannot run; the message says where and how to fix it."""
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-    """Strict: no bool or str is coerced to a number (`seeds: [true]` is an error, not seed 1), an int is
-    still a valid float; only finite floats (`lr: .inf` is an error, not a job of NaN losses)."""
-
-    _omit_none: ClassVar[tuple[str, ...]] = ()
-    """Optional fields left out of the dump while None: a field added later leaves the stage and job
-    hashes of a spec that does not set it as they were (existing workdirs resume)."""
-
-    @model_serializer(mode="wrap")
-    def _without_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        out = handler(self)
-        for name in self._omit_none:
-            if getattr(self, name) is None:
-                out.pop(name, None)
-        return out
 
 
 def text_source(v: str, offline: str) -> str:
@@ -156,7 +125,7 @@ HELDOUT_DEFAULT_CAP = 10_000
 
 
 class DataSpec(Strict):
-    _omit_none = ("train_len",)
+    _omit_none = ("train_len", "canaries")
     source: str = "builtin"
     """`builtin` (offline English corpus), `hf:NAME` (datasets.load_dataset) or `files:PATH`."""
     hf_config: str | None = None
@@ -184,6 +153,8 @@ class DataSpec(Strict):
     seed: Seed = 0
     """Fixes which documents are used and their order."""
     tokenizer: TokenizerSpec = TokenizerSpec()
+    canaries: CanarySpec | None = None
+    """Synthetic canaries inserted into the training data at controlled duplication counts (None: none)."""
 
     @field_validator("source")
     @classmethod
@@ -209,6 +180,12 @@ class DataSpec(Strict):
                 f"train_len ({self.train_len}) must be at least seq_len ({self.seq_len}): memorization is "
                 "tested on each training example's first seq_len tokens; raise train_len or omit it "
                 "(it defaults to seq_len)"
+            )
+        c = self.canaries
+        if c is not None and c.secret_len > self.seq_len - self.prefix_len:
+            raise ValueError(
+                f"canaries.secret_len ({c.secret_len}) must fit in the suffix "
+                f"(seq_len - prefix_len = {self.seq_len - self.prefix_len})"
             )
         return self
 

@@ -8,7 +8,6 @@ Ids come from explicit sequences because DuckDB has no autoincrement.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -25,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from kdplatform.store.enums import InputKind, Role, StageKind, Status  # noqa: F401  (re-exported)
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -34,60 +35,6 @@ NAMING = {
 }
 
 
-class StageKind(StrEnum):
-    """What a stage (a `runs` row) does; `runs.kind`."""
-
-    DATA = "data"
-    PRETRAIN = "pretrain"
-    GENERATE = "generate"
-    TRAIN = "train"
-    SCAN = "scan"
-    CLASSIFY = "classify"
-    EVAL = "eval"
-    """A trained model's lm-evaluation-harness scores (eval_results)."""
-
-
-class Status(StrEnum):
-    """`runs.status`: a stage is `done` only when its rows committed with it; `stale` when its stage left
-    the job's plan (a seed or temperature removed from the spec): kept until `kdplatform prune`, but no
-    view or group reads it."""
-
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    STALE = "stale"
-
-
-class Role(StrEnum):
-    """What a trained model is (`runs.role`); every role starting with `student` is a student."""
-
-    TEACHER = "teacher"
-    BASELINE = "baseline"
-    STUDENT = "student"
-    BASE = "base"
-    """A pretrained base (or a hub checkpoint standing in for one) that fine-tuned roles start from."""
-    STUDENT_CONVERGED = "student_converged"
-    STUDENT_HARD = "student_hard"
-    STUDENT_FILTERED = "student_filtered"
-
-    @property
-    def is_student(self) -> bool:
-        return self.value.startswith("student")
-
-
-class InputKind(StrEnum):
-    """`run_inputs.kind`: what a run consumed."""
-
-    DATASET = "dataset"
-    TEACHER = "teacher"
-    MODEL = "model"
-    REFERENCE = "reference"
-    EXCLUSION = "exclusion"
-    SCAN = "scan"
-    BASE = "base"
-    """The pretrained base (its run and final checkpoint) a trained model's initial weights come from."""
-
-
 RUN_OWNED_TABLES: dict[str, str] = {
     "scan_results": "scan_run_id",
     "example_kld": "scan_run_id",
@@ -95,6 +42,7 @@ RUN_OWNED_TABLES: dict[str, str] = {
     "scan_audits": "scan_run_id",
     "extraction_scores": "scan_run_id",
     "prefix_memorization": "scan_run_id",
+    "canary_results": "scan_run_id",
     "checkpoints": "run_id",
     "run_inputs": "run_id",
     "classifier_trials": "run_id",
@@ -313,6 +261,30 @@ class PrefixMemorization(Base):
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
     scan_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
     memorized: Mapped[bool] = mapped_column(Boolean)
+
+
+class Canary(Base):
+    __tablename__ = "canaries"  # migration 0008: one examples row (split `canary`) per canary
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), primary_key=True)
+    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    copies: Mapped[int]
+    secret: Mapped[str]
+
+
+class CanaryResult(Base):
+    """A model's greedy extraction and exposure (bits) of a canary's secret, ranked among `alternatives`."""
+
+    __tablename__ = "canary_results"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    scan_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    memorized: Mapped[bool] = mapped_column(Boolean)
+    match_len: Mapped[int]
+    suffix_logprob: Mapped[float]
+    rank: Mapped[int]
+    alternatives: Mapped[int]
+    exposure: Mapped[float]
 
 
 class ExampleKLD(Base):

@@ -13,6 +13,7 @@ PAGES = {
     "mechanism": "views/mechanism.py",
     "membership": "views/membership.py",
     "evaluation": "views/evaluation.py",
+    "canaries": "views/canaries.py",
     "examples": "views/examples.py",
     "console": "views/console.py",
 }

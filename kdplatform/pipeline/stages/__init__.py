@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kdplatform.pipeline.context import StageContext
-from kdplatform.pipeline.stages import classify, data, evaluate, generate, pretrain, scan, train
+from kdplatform.pipeline.stages import canary, classify, data, evaluate, generate, pretrain, scan, train
 from kdplatform.store.schema import StageKind
 
 StageFn = Callable[[StageContext], None]
@@ -22,4 +22,5 @@ STAGES: dict[StageKind, StageFn] = {
     StageKind.SCAN: scan.run,
     StageKind.CLASSIFY: classify.run,
     StageKind.EVAL: evaluate.run,
+    StageKind.CANARY: canary.run,
 }

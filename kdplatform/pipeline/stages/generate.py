@@ -22,6 +22,7 @@ from kdplatform.tracking import GENERATED
 def run(ctx: StageContext) -> None:
     import torch
 
+    from kdplatform.data.canaries import CANARY_FILE, CANARY_SPLIT
     from kdplatform.data.examples import Examples
     from kdplatform.models import load_frozen, logit_width
     from kdplatform.train.hard_data import generate_hard_data
@@ -34,17 +35,21 @@ def run(ctx: StageContext) -> None:
     # which every student of the job can embed (the stage's config says so: argmax_vocab).
     vocab = min(src.vocab_size, logit_width(teacher))
     out = ctx.layout.hard_data_dir(ctx.stage.key)
+    files = ["train.parquet"] + ([CANARY_FILE] if (Path(src.path) / CANARY_FILE).exists() else [])
     with building(out) as tmp:
-        writer = None
-        for batch in pq.ParquetFile(Path(src.path) / "train.parquet").iter_batches(
-            batch_size=ctx.spec.scan.shard_size
-        ):
-            ex = Examples.from_arrow(pa.Table.from_batches([batch]))
-            hard = generate_hard_data(teacher, torch.as_tensor(ex.tokens), src.prefix_len, vocab_size=vocab)
-            table = Examples(ex.example_ids, np.asarray(hard, dtype=np.int64)).to_arrow()
-            writer = writer or pq.ParquetWriter(tmp / "train.parquet", table.schema)
-            writer.write_table(table)
-        writer.close()
+        for name in files:  # D's canaries too: the hard student sees the teacher's version of them
+            writer = None
+            for batch in pq.ParquetFile(Path(src.path) / name).iter_batches(
+                batch_size=ctx.spec.scan.shard_size
+            ):
+                ex = Examples.from_arrow(pa.Table.from_batches([batch]).select(["example_id", "tokens"]))
+                hard = generate_hard_data(
+                    teacher, torch.as_tensor(ex.tokens), src.prefix_len, vocab_size=vocab
+                )
+                table = Examples(ex.example_ids, np.asarray(hard, dtype=np.int64)).to_arrow()
+                writer = writer or pq.ParquetWriter(tmp / name, table.schema)
+                writer.write_table(table)
+            writer.close()
     digest = hash_config(
         {
             "hard_from": src.digest,
@@ -57,6 +62,8 @@ def run(ctx: StageContext) -> None:
 
         def fill(ds: Dataset) -> None:
             insert_examples(s, ds.id, out / "train.parquet", tok, src.prefix_len, "train", src.seq_len)
+            if CANARY_FILE in files:
+                insert_examples(s, ds.id, out / CANARY_FILE, tok, src.prefix_len, CANARY_SPLIT, src.seq_len)
 
         ds = dataset_row(
             s,

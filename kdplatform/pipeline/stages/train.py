@@ -76,6 +76,7 @@ def run(ctx: StageContext) -> None:
         ctx.echo(f"       D_clean: {len(train_tokens)} examples ({excluded} excluded)")
     if stage.role == Role.STUDENT_HARD:
         _check_hard_data(ctx, train_tokens, model)
+    train_tokens = _with_canaries(ctx, data_key, train_tokens)
     cfg, target = rs.train, None
     if stage.role == Role.STUDENT_CONVERGED:
         cfg = cfg.model_copy(update={"epochs": stage.config["max_epochs"]})
@@ -187,6 +188,27 @@ def _exclusion(ctx: StageContext, tokens: np.ndarray) -> tuple[np.ndarray, int, 
         excluded = exclusion_ids(exclude)  # read as preflight checked it
     keep = clean_mask(ids, excluded)
     return tokens[keep], int((~keep).sum()), source
+
+
+def _with_canaries(ctx: StageContext, data_key: str, tokens: np.ndarray) -> np.ndarray:
+    """The training rows with each canary of D repeated its `copies` times (a filtered student's too: the
+    classifier predicts over natural examples only); for the hard student, the teacher's continuations
+    of the canaries' prefixes, which its data stage generated with the same ids."""
+    from kdplatform.data.canaries import CANARY_FILE, Canaries, with_copies
+    from kdplatform.data.examples import Examples
+
+    path = Path(ctx.dataset().path) / CANARY_FILE
+    if not path.exists():
+        return tokens
+    canaries = Canaries.read(path)
+    windows = canaries.examples
+    if data_key != DATA_KEY:
+        windows = Examples.read(Path(ctx.dataset(data_key).path) / CANARY_FILE)
+        if not np.array_equal(windows.example_ids, canaries.examples.example_ids):
+            raise DataError(f"{ctx.stage.key}: {data_key}'s canaries are not D's")
+    out = with_copies(tokens, windows, canaries.copies)
+    ctx.echo(f"       {len(canaries)} canaries, {len(out) - len(tokens)} training rows with their copies")
+    return out
 
 
 def _check_hard_data(ctx: StageContext, tokens: np.ndarray, student) -> None:

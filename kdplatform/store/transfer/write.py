@@ -30,7 +30,9 @@ from kdplatform.store.transfer.source import Source
 
 log = logging.getLogger(__name__)
 
-CORE = set(SEQ_TABLES) | {"examples", "alembic_version"}
+DATASET_OWNED = ("examples", "canaries")
+"""Tables whose rows belong to a dataset (dataset_id): copied with a dataset that is new or differs."""
+CORE = set(SEQ_TABLES) | set(DATASET_OWNED) | {"alembic_version"}
 UNDECLARED_OWNERS = ("scan_run_id", "run_id", "job_id")
 """The owner of a table the schema does not declare (an analysis table of another version): the first of
 these columns it has (job_id: the job owns it)."""
@@ -130,7 +132,9 @@ def write(s: Connection, d: Connection, src: Source, replace: bool) -> TransferR
             if row["parent_dataset_id"]:
                 row["parent_dataset_id"] = maps["datasets"][row["parent_dataset_id"]]
             _insert(d, t_dst["datasets"], [row], counts)
-    _copy_owned(s, d, t_src["examples"], t_dst["examples"], "dataset_id", maps["datasets"], maps, counts)
+    for table in DATASET_OWNED:
+        if table in t_src and table in t_dst:  # canaries: from migration 0008
+            _copy_owned(s, d, t_src[table], t_dst[table], "dataset_id", maps["datasets"], maps, counts)
 
     # The job row.
     if dst_job is None:

@@ -46,6 +46,7 @@ ORDER = (
     "extraction_rates",
     "prefix_memorization_rates",
     "eval_scores",
+    "canary_memorization",
 )
 
 COLUMNS_READ: dict[str, tuple[tuple[str, str], ...]] = {
