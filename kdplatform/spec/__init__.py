@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from kdplatform.spec.cross_scan import CrossScanSpec
 from kdplatform.spec.pretrain import BaseSpec, CorpusSpec, PretrainSpec
 from kdplatform.spec.sections import (
     HELDOUT_DEFAULT_CAP,
@@ -51,6 +52,7 @@ __all__ = [
     "BaseSpec",
     "ClassifierSpec",
     "CorpusSpec",
+    "CrossScanSpec",
     "DataSpec",
     "DistillSpec",
     "FilteredStudentSpec",
@@ -77,7 +79,7 @@ __all__ = [
 
 
 class JobSpec(Strict):
-    _omit_none = ("pretrain",)
+    _omit_none = ("pretrain", "cross_scan")
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     description: str | None = None
@@ -101,6 +103,8 @@ class JobSpec(Strict):
     classifier: ClassifierSpec | None = None
     filtered_student: FilteredStudentSpec | None = None
     scan: ScanSpec = ScanSpec()
+    cross_scan: CrossScanSpec | None = None
+    """This job's models scanned on other jobs' examples (the cross-family comparisons)."""
 
     @field_validator("seeds")
     @classmethod
@@ -146,6 +150,19 @@ class JobSpec(Strict):
             and "teacher_baseline_kld" in self.classifier.features
         ):
             raise ValueError("classifier.features uses teacher_baseline_kld, which needs scan.kld: true")
+        return self
+
+    @model_validator(mode="after")
+    def _cross_scan_of_others(self) -> JobSpec:
+        cs = self.cross_scan
+        if cs is not None and self.name in cs.jobs:
+            raise ValueError(f"cross_scan.jobs names this job ({self.name!r}); its own scans are `scan`")
+        optional = {"student_hard": self.hard_student, "student_filtered": self.filtered_student}
+        for role in cs.roles if cs is not None else ():
+            if role in optional and optional[role] is None:
+                raise ValueError(f"cross_scan.roles has {role!r}, but the job trains no {role}")
+            if role == "student_converged" and self.student.distill.converged_max_epochs is None:
+                raise ValueError("cross_scan.roles has 'student_converged', but the job trains none")
         return self
 
     def roles(self) -> dict[str, RoleSpec]:
