@@ -25,6 +25,8 @@ DATA: dict[str, Any] = {
     "heldout_examples": 0,
     "seq_len": 16,
     "prefix_len": 8,
+    "train_len": 32,  # as the paper's 256 and 100: longer texts than the tested window, so that
+    # another tokenizer's first seq_len tokens of a text lie within it
     "max_corpus_chars": 60000,
 }
 TRAIN = {"epochs": 24, "batch_size": 8, "lr": 5.0e-3, "warmup_ratio": 0.0, "checkpoint_every": None}
