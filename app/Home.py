@@ -29,6 +29,7 @@ PAGES = [
     ("views/classifier.py", "Classifier", ":material/model_training:"),
     ("views/mechanism.py", "Mechanism", ":material/insights:"),
     ("views/membership.py", "Membership inference", ":material/fingerprint:"),
+    ("views/crossjob.py", "Across jobs", ":material/compare_arrows:"),
     ("views/examples.py", "Example browser", ":material/search:"),
     ("views/console.py", "SQL console", ":material/terminal:"),
 ]

@@ -13,6 +13,7 @@ from kdplatform.analysis import (
     browser,
     classifier_results,
     compare,
+    crossjob,
     features,
     filtering,
     groups,
@@ -62,4 +63,9 @@ CALLS: dict[str, Callable[..., Any]] = {
     "membership_summary": membership.membership_summary,
     "extraction_rates": membership.extraction_rates,
     "prefix_rates": membership.prefix_rates,
+    "text_overlap": crossjob.text_overlap,
+    "scale_hierarchy": crossjob.scale_hierarchy,
+    "cross_scans": crossjob.cross_scans,
+    "cross_ppl_points": crossjob.cross_ppl_points,
+    "zlib_correlations": crossjob.zlib_correlations,
 }

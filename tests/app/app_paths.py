@@ -12,6 +12,7 @@ PAGES = {
     "classifier": "views/classifier.py",
     "mechanism": "views/mechanism.py",
     "membership": "views/membership.py",
+    "crossjob": "views/crossjob.py",
     "examples": "views/examples.py",
     "console": "views/console.py",
 }

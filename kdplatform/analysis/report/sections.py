@@ -15,6 +15,7 @@ from kdplatform.analysis.overlap import REGIONS, consistency_matrix, inheritance
 from kdplatform.analysis.rates import final_checkpoints, rate_summary, rates
 from kdplatform.analysis.reading import Db, none_if_null
 from kdplatform.analysis.report.audit import scan_audit
+from kdplatform.analysis.report.crossjob import crossjob_section
 from kdplatform.analysis.report.markdown import config, num, pct, pm, share_pct, table
 from kdplatform.analysis.report.membership import membership_section
 from kdplatform.analysis.verdicts import not_measured_line, verdicts
@@ -307,6 +308,7 @@ SECTIONS = (
     _mia,
     membership_section,
     _soft_hard,
+    crossjob_section,
 )
 
 
