@@ -259,3 +259,39 @@ def test_zlib_correlation_matches_pandas(families, rows):
         )
         np.testing.assert_allclose(view.mean_bits[run], g.zlib_bits_per_token.mean())
     assert view.tokenizer.ne(view.source_tokenizer).all()
+
+
+def test_report_section_gives_the_views_numbers(families):
+    from kdplatform.analysis.report import render_report
+
+    md = render_report(families.url, "neox")
+    section = md.split("## Across jobs on the same texts", 1)[1]
+    assert "### Scale hierarchy" in section and "### Other families on the same texts" in section
+    assert "### zlib bits per token under two tokenizers" in section
+    for r in crossjob.zlib_correlations(families.url, _job_id(families, "neox")).itertuples():
+        assert f"| {r.n_texts} |" in section and f"{r.pearson_r:.3f}" in section
+
+
+def test_dashboard_page_shows_the_views_numbers(families, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("KDP_DATABASE_URL", families.url)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app" / "Home.py"), default_timeout=60)
+    at.run()
+    at.session_state["job_id"] = _job_id(families, "neox")
+    at.switch_page("views/crossjob.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = {tuple(d.value.columns): d.value for d in at.dataframe}
+    cross = next(v for k, v in shown.items() if "share_of_source_in_scanned" in k)
+    want = read(
+        families.url,
+        "SELECT cross_scan_run_id, source_run_id, n_both FROM cross_scan_overlap "
+        "WHERE job_id = :j OR source_job_id = :j ORDER BY job_id, run_id, source_job_id, source_run_id",
+        j=_job_id(families, "neox"),
+    )
+    assert cross.n_both.tolist() == want.n_both.tolist() and len(want)
+    hier = next(v for k, v in shown.items() if "share_of_small_in_large" in k)
+    assert (
+        "neox-small" in set(hier.job_name_small)
+        and len(at.get("vega_lite_chart")) + len(at.get("arrow_vega_lite_chart")) >= 0
+    )
