@@ -17,55 +17,50 @@ from kdplatform.analysis.reading import Db, read
 _JOBS = "(SELECT id, name FROM jobs)"
 
 
+def _named(
+    db: Db, view: str, names: dict[str, str], order: str, job_id: int | None, cond: str
+) -> pd.DataFrame:
+    """The rows of `view` (alias v) with the name of each job column in `names` (column -> alias), those
+    meeting `cond` (on `:j`) when `job_id` is given, ordered by `order`."""
+    joins = " ".join(f"JOIN {_JOBS} {a} ON {a}.id = v.{c}" for c, a in names.items())
+    cols = ", ".join(f"{a}.name AS {a}" for a in names.values())
+    where = "" if job_id is None else f" WHERE {cond}"
+    params = {} if job_id is None else {"j": job_id}
+    return read(db, f"SELECT {cols}, v.* FROM {view} v {joins}{where} ORDER BY {order}", **params)
+
+
 def text_overlap(db: Db, job_id: int | None = None, *, across_jobs: bool = True) -> pd.DataFrame:
-    """Every ordered pair of scanned runs on shared texts (the view text_overlap) with both job names;
-    only pairs of different jobs with `across_jobs`, only pairs with a run of `job_id` when given."""
-    conds = ["o.job_a <> o.job_b"] if across_jobs else []
-    conds += ["(o.job_a = :j OR o.job_b = :j)"] if job_id is not None else []
-    where = " WHERE " + " AND ".join(conds) if conds else ""
-    return read(
+    """Every ordered pair of scanned runs on shared texts (the view text_overlap) with both job names
+    (job_name_a, job_name_b); only pairs of different jobs with `across_jobs`, only pairs with a run of
+    `job_id` when given."""
+    names = {"job_a": "job_name_a", "job_b": "job_name_b"}
+    df = _named(
         db,
-        f"""
-        SELECT ja.name AS job_name_a, jb.name AS job_name_b, o.*
-        FROM text_overlap o JOIN {_JOBS} ja ON ja.id = o.job_a JOIN {_JOBS} jb ON jb.id = o.job_b{where}
-        ORDER BY o.job_a, o.run_a, o.job_b, o.run_b
-        """,
-        **({} if job_id is None else {"j": job_id}),
+        "text_overlap",
+        names,
+        "v.job_a, v.run_a, v.job_b, v.run_b",
+        job_id,
+        "v.job_a = :j OR v.job_b = :j",
     )
+    return df[df.job_a != df.job_b].reset_index(drop=True) if across_jobs else df
 
 
 def scale_hierarchy(db: Db, job_id: int | None = None) -> pd.DataFrame:
     """Smaller model first, larger second, of one family on shared texts: share_of_small_in_large (the
-    paper's 96 % of Pythia-1B's memorized set in the 1.4B, 80 % of the 1.4B's in the 12B); the pairs with
-    a run of `job_id` when given."""
-    where = "" if job_id is None else " WHERE h.job_small = :j OR h.job_large = :j"
-    return read(
-        db,
-        f"""
-        SELECT js.name AS job_name_small, jl.name AS job_name_large, h.*
-        FROM scale_hierarchy h
-        JOIN {_JOBS} js ON js.id = h.job_small JOIN {_JOBS} jl ON jl.id = h.job_large{where}
-        ORDER BY h.model_family, h.params_small, h.params_large, h.run_small, h.run_large
-        """,
-        **({} if job_id is None else {"j": job_id}),
-    )
+    paper's 96 % of Pythia-1B's memorized set in the 1.4B, 80 % of the 1.4B's in the 12B), with
+    job_name_small and job_name_large; the pairs with a run of `job_id` when given."""
+    names = {"job_small": "job_name_small", "job_large": "job_name_large"}
+    order = "v.model_family, v.params_small, v.params_large, v.run_small, v.run_large"
+    return _named(db, "scale_hierarchy", names, order, job_id, "v.job_small = :j OR v.job_large = :j")
 
 
 def cross_scans(db: Db, job_id: int | None = None) -> pd.DataFrame:
     """One row per (cross-scan, scanned model of the other job): the memorized sets of two models on the
-    same texts (the view cross_scan_overlap) with both job names; those where `job_id` scanned or was
-    scanned when given, else all."""
-    where = "" if job_id is None else " WHERE o.job_id = :j OR o.source_job_id = :j"
-    return read(
-        db,
-        f"""
-        SELECT j.name AS job_name, js.name AS source_job_name, o.*
-        FROM cross_scan_overlap o
-        JOIN {_JOBS} j ON j.id = o.job_id JOIN {_JOBS} js ON js.id = o.source_job_id{where}
-        ORDER BY o.job_id, o.run_id, o.source_job_id, o.source_run_id
-        """,
-        **({} if job_id is None else {"j": job_id}),
-    )
+    same texts (the view cross_scan_overlap) with job_name and source_job_name; those where `job_id`
+    scanned or was scanned when given, else all."""
+    names = {"job_id": "job_name", "source_job_id": "source_job_name"}
+    order = "v.job_id, v.run_id, v.source_job_id, v.source_run_id"
+    return _named(db, "cross_scan_overlap", names, order, job_id, "v.job_id = :j OR v.source_job_id = :j")
 
 
 def cross_ppl_points(db: Db, cross_scan_run_id: int, source_run_id: int) -> pd.DataFrame:
@@ -91,14 +86,7 @@ def cross_ppl_points(db: Db, cross_scan_run_id: int, source_run_id: int) -> pd.D
 
 def zlib_correlations(db: Db, job_id: int | None = None) -> pd.DataFrame:
     """Per cross-scan: the Pearson r of zlib bits per token under the two tokenizers on its texts (the
-    paper's 0.95-0.99), with the scanning job's name; those of `job_id` (the scanning job) when given."""
-    where = "" if job_id is None else " WHERE z.job_id = :j"
-    return read(
-        db,
-        f"""
-        SELECT j.name AS job_name, z.*
-        FROM zlib_correlation z JOIN {_JOBS} j ON j.id = z.job_id{where}
-        ORDER BY z.job_id, z.run_id, z.dataset_id
-        """,
-        **({} if job_id is None else {"j": job_id}),
-    )
+    paper's 0.95-0.99), with the scanning job's name (job_name); those of `job_id` (the scanning job)
+    when given."""
+    order = "v.job_id, v.run_id, v.dataset_id"
+    return _named(db, "zlib_correlation", {"job_id": "job_name"}, order, job_id, "v.job_id = :j")

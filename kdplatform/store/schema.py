@@ -157,7 +157,7 @@ class Example(Base):
     suffix_text: Mapped[str] = mapped_column(Text)
     zlib_entropy: Mapped[int]
     zlib_bits_per_token: Mapped[float]
-    text_hash: Mapped[str | None] = mapped_column(index=True)
+    text_hash: Mapped[str | None]
     """md5 (hex) of `text` (migration 0012; filled for older rows): an example's identity across datasets,
     so the same text joins across jobs whatever their tokenizers."""
 

@@ -2,10 +2,10 @@
 
 Issue 19: an example's identity across datasets is its text, so `examples` gains `text_hash` (md5 of the
 text, hex: what kdplatform.data.examples.text_hash writes, filled here for the rows already stored with
-SQL's md5(), which DuckDB and PostgreSQL share) and an index on it. `cross_scan_results` is the run-owned
+SQL's md5(), which DuckDB and PostgreSQL share; no index: the views join on it by hash join). `cross_scan_results` is the run-owned
 table of the `cross_scan` stage: one of this job's models scanned on another job's examples. The views
 are made again from kdplatform/store/views/, the cross-job views among them. The downgrade drops the
-table, the index and the column and makes the views again (those over them are left out).
+table and the column and makes the views again (those over them are left out).
 
 Revision ID: 0012
 Revises: 0005
@@ -25,9 +25,6 @@ down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-INDEX = "ix_examples_text_hash"
-
-
 def _fk(*args, **kwargs) -> list[sa.ForeignKeyConstraint]:
     """Foreign keys on PostgreSQL only, as in 0001 (DuckDB's forbid updating a referenced run)."""
     if op.get_bind().dialect.name == "duckdb":
@@ -40,7 +37,6 @@ def upgrade() -> None:
     views.drop_all(conn)
     op.add_column("examples", sa.Column("text_hash", sa.String(), nullable=True))
     conn.exec_driver_sql("UPDATE examples SET text_hash = md5(text)")
-    op.create_index(INDEX, "examples", ["text_hash"])
     t = "cross_scan_results"
     op.create_table(
         t,
@@ -68,6 +64,5 @@ def downgrade() -> None:
     conn = op.get_bind()
     views.drop_all(conn)
     op.drop_table("cross_scan_results")
-    op.drop_index(INDEX, "examples")
     op.drop_column("examples", "text_hash")
     views.create_all(conn)  # those over the dropped table and column are left out

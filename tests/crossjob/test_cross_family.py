@@ -291,7 +291,4 @@ def test_dashboard_page_shows_the_views_numbers(families, monkeypatch):
     )
     assert cross.n_both.tolist() == want.n_both.tolist() and len(want)
     hier = next(v for k, v in shown.items() if "share_of_small_in_large" in k)
-    assert (
-        "neox-small" in set(hier.job_name_small)
-        and len(at.get("vega_lite_chart")) + len(at.get("arrow_vega_lite_chart")) >= 0
-    )
+    assert "neox-small" in set(hier.job_name_small)
