@@ -2,10 +2,11 @@
 
 Issue 19: an example's identity across datasets is its text, so `examples` gains `text_hash` (md5 of the
 text, hex: what kdplatform.data.examples.text_hash writes, filled here for the rows already stored with
-SQL's md5(), which DuckDB and PostgreSQL share; no index: the views join on it by hash join). `cross_scan_results` is the run-owned
-table of the `cross_scan` stage: one of this job's models scanned on another job's examples. The views
-are made again from kdplatform/store/views/, the cross-job views among them. The downgrade drops the
-table and the column and makes the views again (those over them are left out).
+SQL's md5(), which DuckDB and PostgreSQL share; no index: the views join on it by hash join).
+`cross_scan_results` is the run-owned table of the `cross_scan` stage: one of this job's models scanned
+on another job's examples. The views are made again from kdplatform/store/views/, the cross-job views
+among them. The downgrade drops the table and the column and makes the views again (those over them are
+left out).
 
 Revision ID: 0012
 Revises: 0005
@@ -24,6 +25,7 @@ revision: str = "0012"
 down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
 
 def _fk(*args, **kwargs) -> list[sa.ForeignKeyConstraint]:
     """Foreign keys on PostgreSQL only, as in 0001 (DuckDB's forbid updating a referenced run)."""
