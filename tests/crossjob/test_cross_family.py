@@ -293,19 +293,3 @@ def test_dashboard_page_shows_the_views_numbers(families, monkeypatch):
     hier = next(v for k, v in shown.items() if "share_of_small_in_large" in k)
     assert "neox-small" in set(hier.job_name_small)
 
-
-def test_export_copies_a_jobs_cross_scans_with_the_other_jobs_dataset(families, tmp_path):
-    """A cross-scan's rows travel with its job (cross_scan_results is run-owned); the other job's dataset
-    comes along through the lineage edge, so the rows keep their texts."""
-    from kdplatform.store.transfer import export_job
-
-    dst = f"duckdb:///{tmp_path / 'copy.duckdb'}"
-    export_job(families.url, dst, "llama")
-    q = (
-        "SELECT r.stage_key, c.example_id, c.memorized, e.text_hash FROM cross_scan_results c "
-        "JOIN runs r ON r.id = c.scan_run_id JOIN examples e ON e.dataset_id = c.dataset_id "
-        "AND e.example_id = c.example_id JOIN jobs j ON j.id = r.job_id WHERE j.name = 'llama' "
-        "ORDER BY 1, 2"
-    )
-    src, got = read(families.url, q), read(dst, q)
-    assert len(src) and got.to_numpy().tolist() == src.to_numpy().tolist()
