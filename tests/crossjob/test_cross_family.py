@@ -292,4 +292,3 @@ def test_dashboard_page_shows_the_views_numbers(families, monkeypatch):
     assert cross.n_both.tolist() == want.n_both.tolist() and len(want)
     hier = next(v for k, v in shown.items() if "share_of_small_in_large" in k)
     assert "neox-small" in set(hier.job_name_small)
-
