@@ -31,6 +31,7 @@ PAGES = [
     ("views/membership.py", "Membership inference", ":material/fingerprint:"),
     ("views/evaluation.py", "Utility (lm-eval)", ":material/checklist:"),
     ("views/canaries.py", "Canaries", ":material/pest_control:"),
+    ("views/crossjob.py", "Across jobs", ":material/compare_arrows:"),
     ("views/examples.py", "Example browser", ":material/search:"),
     ("views/console.py", "SQL console", ":material/terminal:"),
 ]

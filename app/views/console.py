@@ -28,9 +28,7 @@ def _use_example() -> None:
 
 if "console_sql" not in st.session_state:
     st.session_state["console_sql"] = next(iter(EXAMPLE_QUERIES.values()))
-st.selectbox(
-    "Start from an example", list(EXAMPLE_QUERIES), key="console_example", on_change=_use_example
-)
+st.selectbox("Start from an example", list(EXAMPLE_QUERIES), key="console_example", on_change=_use_example)
 with st.form("console"):
     query = st.text_area("Query (one SELECT or WITH statement)", key="console_sql", height=160)
     max_rows = st.number_input("Row limit", 1, MAX_ROWS, 1_000, step=100, key="console_max_rows")

@@ -14,6 +14,7 @@ from kdplatform.analysis import (
     canaries,
     classifier_results,
     compare,
+    crossjob,
     evaluation,
     features,
     filtering,
@@ -72,4 +73,9 @@ CALLS: dict[str, Callable[..., Any]] = {
     "canary_memorization": canaries.canary_memorization,
     "canary_summary": canaries.canary_summary,
     "canary_inheritance": canaries.canary_inheritance,
+    "text_overlap": crossjob.text_overlap,
+    "scale_hierarchy": crossjob.scale_hierarchy,
+    "cross_scans": crossjob.cross_scans,
+    "cross_ppl_points": crossjob.cross_ppl_points,
+    "zlib_correlations": crossjob.zlib_correlations,
 }

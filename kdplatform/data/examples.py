@@ -9,6 +9,7 @@ give the same ids.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,6 +131,12 @@ def heldout_split(windows: np.ndarray, n_train: int, n_val: int, n_heldout: int)
     return Examples(ids, windows[start : start + n_heldout])
 
 
+def text_hash(text: str) -> str:
+    """An example's identity across datasets and tokenizers: the md5 (hex) of its UTF-8 text, which SQL's
+    md5() gives too (DuckDB and PostgreSQL), so migration 0009 fills older rows the same way."""
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
 def example_texts(
     examples: Examples, tokenizer, prefix_len: int, split: str, seq_len: int | None = None
 ) -> pa.Table:
@@ -161,5 +168,6 @@ def example_texts(
             "suffix_text": pa.array(suffixes, pa.string()),
             "zlib_entropy": pa.array(zlib_arr, pa.int64()),
             "zlib_bits_per_token": pa.array(8.0 * zlib_arr / seq_len, pa.float64()),
+            "text_hash": pa.array([text_hash(t) for t in texts], pa.string()),
         }
     )

@@ -254,4 +254,31 @@ def plan(spec: JobSpec) -> Plan:
                 exclude=fs.exclude,
                 exclude_digest=digest,
             )
+    stages += _cross_scan_stages(spec, stages)
     return Plan(stages + _eval_stages(spec, stages))
+
+
+CROSS_SCAN_PREFIX = "cross_scan/"
+
+
+def _cross_scan_stages(spec: JobSpec, stages: list[Stage]) -> list[Stage]:
+    """One `cross_scan/<job>/<train stage>` per other job and trained model of the section's roles. The
+    other job's rows are read when the stage runs (its identity here is its name and the section)."""
+    cs = spec.cross_scan
+    if cs is None:
+        return []
+    trained = [s for s in stages if s.kind == StageKind.TRAIN and s.role in cs.roles]
+    return [
+        Stage(
+            f"{CROSS_SCAN_PREFIX}{job}/{st.key}",
+            StageKind.CROSS_SCAN,
+            {"job": job, "examples": cs.examples, "batch_size": cs.batch_size},
+            (st.key, DATA_KEY),
+            st.role,
+            st.seed,
+            st.temperature,
+            st.objective,
+        )
+        for job in cs.jobs
+        for st in trained
+    ]

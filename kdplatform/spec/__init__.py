@@ -18,6 +18,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from kdplatform.spec.canaries import CanarySpec
+from kdplatform.spec.cross_scan import CrossScanSpec
 from kdplatform.spec.evaluation import EvalSpec, EvalTaskSpec, roles_error
 from kdplatform.spec.pretrain import BaseSpec, CorpusSpec, PretrainSpec
 from kdplatform.spec.sections import (
@@ -54,6 +55,7 @@ __all__ = [
     "CanarySpec",
     "ClassifierSpec",
     "CorpusSpec",
+    "CrossScanSpec",
     "DataSpec",
     "DistillSpec",
     "EvalSpec",
@@ -82,7 +84,7 @@ __all__ = [
 
 
 class JobSpec(Strict):
-    _omit_none = ("pretrain", "eval")
+    _omit_none = ("pretrain", "eval", "cross_scan")
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     description: str | None = None
@@ -108,6 +110,8 @@ class JobSpec(Strict):
     scan: ScanSpec = ScanSpec()
     eval: EvalSpec | None = None
     """lm-evaluation-harness tasks run on trained models (spec.evaluation); none when absent."""
+    cross_scan: CrossScanSpec | None = None
+    """This job's models scanned on other jobs' examples (the cross-family comparisons)."""
 
     @field_validator("seeds")
     @classmethod
@@ -159,6 +163,19 @@ class JobSpec(Strict):
     def _eval_roles(self) -> JobSpec:
         if self.eval is not None and (why := roles_error(self)):
             raise ValueError(why)
+        return self
+
+    @model_validator(mode="after")
+    def _cross_scan_of_others(self) -> JobSpec:
+        cs = self.cross_scan
+        if cs is not None and self.name in cs.jobs:
+            raise ValueError(f"cross_scan.jobs names this job ({self.name!r}); its own scans are `scan`")
+        optional = {"student_hard": self.hard_student, "student_filtered": self.filtered_student}
+        for role in cs.roles if cs is not None else ():
+            if role in optional and optional[role] is None:
+                raise ValueError(f"cross_scan.roles has {role!r}, but the job trains no {role}")
+            if role == "student_converged" and self.student.distill.converged_max_epochs is None:
+                raise ValueError("cross_scan.roles has 'student_converged', but the job trains none")
         return self
 
     def roles(self) -> dict[str, RoleSpec]:

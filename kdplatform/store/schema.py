@@ -43,6 +43,7 @@ RUN_OWNED_TABLES: dict[str, str] = {
     "extraction_scores": "scan_run_id",
     "prefix_memorization": "scan_run_id",
     "canary_results": "scan_run_id",
+    "cross_scan_results": "scan_run_id",
     "checkpoints": "run_id",
     "run_inputs": "run_id",
     "classifier_trials": "run_id",
@@ -108,6 +109,9 @@ class Example(Base):
     suffix_text: Mapped[str] = mapped_column(Text)
     zlib_entropy: Mapped[int]
     zlib_bits_per_token: Mapped[float]
+    text_hash: Mapped[str | None]
+    """md5 (hex) of `text` (migration 0009; filled for older rows): an example's identity across datasets,
+    so the same text joins across jobs whatever their tokenizers."""
 
 
 class Model(Base):
@@ -204,6 +208,26 @@ class ScanResult(Base):
     """Mean of the lowest 20 % of log p(x_t | x_<t) over the predicted tokens (higher = member-like)."""
     min_k_pp_20: Mapped[float | None]
     """The same over the standardized z_t of min-k %++ (higher = member-like)."""
+
+
+class CrossScanResult(Base):
+    """A model scanned on an example of another job's dataset, re-tokenized by its own tokenizer (0009);
+    n_tokens and zlib_bits_per_token are of the source's prefix + suffix text under that tokenizer."""
+
+    __tablename__ = "cross_scan_results"
+    scan_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    """The scanned model's run (of the scanning job); dataset_id, example_id: the source's example."""
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    text_hash: Mapped[str]
+    n_tokens: Mapped[int]
+    zlib_bits_per_token: Mapped[float]
+    memorized: Mapped[bool] = mapped_column(Boolean)
+    match_len: Mapped[int]
+    suffix_logprob: Mapped[float]
+    suffix_entropy: Mapped[float]
+    ppl: Mapped[float]
 
 
 class ScanAudit(Base):

@@ -14,6 +14,7 @@ PAGES = {
     "membership": "views/membership.py",
     "evaluation": "views/evaluation.py",
     "canaries": "views/canaries.py",
+    "crossjob": "views/crossjob.py",
     "examples": "views/examples.py",
     "console": "views/console.py",
 }

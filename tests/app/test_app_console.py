@@ -160,9 +160,7 @@ def test_console_stops_long_queries(synthetic_url):
     from kdplatform.sql import QueryRefused
 
     with pytest.raises(QueryRefused, match="longer than"):
-        sql.console(
-            synthetic_url, "SELECT COUNT(*) FROM range(100000000) a, range(100000) b", timeout_s=0.5
-        )
+        sql.console(synthetic_url, "SELECT COUNT(*) FROM range(100000000) a, range(100000) b", timeout_s=0.5)
 
 
 INJECTION = "select E'\\''; commit; delete from greedy_continuations; --'"

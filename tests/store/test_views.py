@@ -88,17 +88,25 @@ def test_includes_expand_to_the_parts_select(tmp_path, monkeypatch):
 
 
 def test_create_all_leaves_out_views_over_missing_tables(tmp_path):
-    """At 0001 the classifier tables (0002), 0005's tables and scan_results.loss (0005, a COLUMNS_READ) and
-    eval_results (0007) and the canary tables (0008) do not exist yet: recreate makes every view but those
-    over them."""
+    """At 0001 the classifier tables (0002), 0005's tables and scan_results.loss (0005, a COLUMNS_READ),
+    eval_results (0007), the canary tables (0008), examples.text_hash and cross_scan_results (0009) do not
+    exist yet: recreate makes every view but those over them."""
     engine = db.make_engine(f"duckdb:///{tmp_path / 'v.duckdb'}")
     db.upgrade(engine, "0001")
     with engine.begin() as conn:
         created = views.recreate(conn)
     later = {"classifier_summary", "membership_inference", "extraction_rates", "prefix_memorization_rates"}
     later |= {"eval_scores", "canary_memorization"}
+    later |= {
+        "text_overlap",
+        "scale_hierarchy",
+        "cross_scan_examples",
+        "cross_scan_overlap",
+        "zlib_correlation",
+    }
     assert created == [n for n in views.ORDER if n not in later]
     assert views.COLUMNS_READ["membership_inference"] == (("scan_results", "loss"),)
+    assert views.COLUMNS_READ["text_overlap"] == (("examples", "text_hash"),)
     head = db.make_engine(f"duckdb:///{tmp_path / 'head.duckdb'}")
     db.upgrade(head)
     with head.begin() as conn:

@@ -27,6 +27,12 @@ def test_every_paper_job_is_here():
         "pythia-fineweb-temperature.yaml",
         "pythia-wikitext.yaml",
         "pythia-pretraining.yaml",
+        "pythia-nemotron.yaml",
+        "pythia-fineweb-1b.yaml",
+        "olmo2-fineweb.yaml",
+        "qwen3-fineweb.yaml",
+        "olmo2-pythia-recipe.yaml",
+        "qwen3-pythia-recipe.yaml",
     }
 
 
@@ -46,12 +52,17 @@ def test_paper_jobs_train_on_256_and_test_the_first_100(job):
     "job", [p for p in PAPER_JOBS if p.name != "pythia-pretraining.yaml"], ids=lambda p: p.name
 )
 def test_fine_tuning_jobs_train_for_table_2s_epochs(job):
-    """Table 2: teachers 3 epochs; Pythia baselines and students 4 (the hard student: the same budget)."""
+    """Table 2: teachers 3 epochs; Pythia baselines and students 4 (the hard student: the same budget),
+    OLMo-2's and Qwen-3's 5. A teacher used as it is (`train: null`) is another job's 3-epoch teacher."""
     p = plan(load_spec(job))
     trained = [s for s in p.stages if s.kind == "train"]
     assert trained
+    five = job.name in ("olmo2-fineweb.yaml", "qwen3-fineweb.yaml")
     for st in trained:
-        expected = 3 if st.role == Role.TEACHER else 4
+        if st.role == Role.TEACHER and st.config["train"] is None:
+            assert st.config["model"]["name"].endswith("-fineweb/checkpoints/train-teacher"), st.key
+            continue
+        expected = 3 if st.role == Role.TEACHER else 5 if five else 4
         assert st.config["train"]["epochs"] == expected, st.key
         assert st.config["train"]["lr"] == 5.0e-5
 

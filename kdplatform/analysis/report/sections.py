@@ -16,6 +16,7 @@ from kdplatform.analysis.rates import final_checkpoints, rate_summary, rates
 from kdplatform.analysis.reading import Db, none_if_null
 from kdplatform.analysis.report.audit import scan_audit
 from kdplatform.analysis.report.canaries import canary_section
+from kdplatform.analysis.report.crossjob import crossjob_section
 from kdplatform.analysis.report.evaluation import eval_section
 from kdplatform.analysis.report.markdown import config, num, pct, pm, share_pct, table
 from kdplatform.analysis.report.membership import membership_section
@@ -311,6 +312,7 @@ SECTIONS = (
     canary_section,
     _soft_hard,
     eval_section,
+    crossjob_section,
 )
 
 

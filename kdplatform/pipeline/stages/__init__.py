@@ -9,7 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kdplatform.pipeline.context import StageContext
-from kdplatform.pipeline.stages import canary, classify, data, evaluate, generate, pretrain, scan, train
+from kdplatform.pipeline.stages import (
+    canary,
+    classify,
+    cross_scan,
+    data,
+    evaluate,
+    generate,
+    pretrain,
+    scan,
+    train,
+)
 from kdplatform.store.schema import StageKind
 
 StageFn = Callable[[StageContext], None]
@@ -23,4 +33,5 @@ STAGES: dict[StageKind, StageFn] = {
     StageKind.CLASSIFY: classify.run,
     StageKind.EVAL: evaluate.run,
     StageKind.CANARY: canary.run,
+    StageKind.CROSS_SCAN: cross_scan.run,
 }

@@ -112,6 +112,7 @@ def run(ctx: StageContext) -> None:
             stop_at_val_loss=target,
             stage_hash=ctx.plan.hashes[stage.key],
         )
+    _save_tokenizer(ctx, out)
     if res.discarded_state:
         ctx.echo(f"       starts fresh: {res.discarded_state}")
     model_id = register_model(
@@ -135,6 +136,16 @@ def run(ctx: StageContext) -> None:
         f"{res.tokens_per_s:.0f} tok/s"
         + ("" if res.reached_target is None else f", beat the baseline: {res.reached_target}")
     )
+
+
+def _save_tokenizer(ctx: StageContext, out: Path) -> None:
+    """D's tokenizer beside the weights: a checkpoint is then a model another job can name by path (the
+    paper's jobs reuse a fine-tuned teacher as it is), and preflight finds its tokenizer there."""
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        ctx.tokenizer().save_pretrained(out)
+    PartialState().wait_for_everyone()
 
 
 def _as_is(model, val_tokens: np.ndarray, out: Path):

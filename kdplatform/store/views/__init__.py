@@ -47,10 +47,16 @@ ORDER = (
     "prefix_memorization_rates",
     "eval_scores",
     "canary_memorization",
+    "text_overlap",
+    "scale_hierarchy",
+    "cross_scan_examples",
+    "cross_scan_overlap",
+    "zlib_correlation",
 )
 
 COLUMNS_READ: dict[str, tuple[tuple[str, str], ...]] = {
     "membership_inference": (("scan_results", "loss"),),
+    "text_overlap": (("examples", "text_hash"),),
 }
 """(table, column) pairs a view reads that a migration added to an existing table: the view is made only
 where they exist, as a view over a table that a later migration adds is left out until then."""
