@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from kdplatform.mlflow_store import ensure_store
 from kdplatform.spec import SpecError
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class Tracker:
             logging.getLogger(name).setLevel(logging.WARNING)
         self._mlflow = mlflow
         self.uri = uri
+        ensure_store(uri)
         mlflow.set_tracking_uri(uri)
         self.client = mlflow.MlflowClient(uri)
         exp = self.client.get_experiment_by_name(experiment)
