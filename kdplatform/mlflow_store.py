@@ -10,6 +10,7 @@ Other URIs (a tracking server, a file store) are left to MLflow.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -48,10 +49,8 @@ def ensure_store(uri: str) -> None:
     _remove(tmp)
     try:
         _migrate(tmp)
-        try:
-            os.link(tmp, path)  # never replaces a store another process finished meanwhile
-        except FileExistsError:
-            pass
+        with contextlib.suppress(FileExistsError):  # never replace a store another process finished
+            os.link(tmp, path)
     finally:
         _remove(tmp)
     _sweep(path)

@@ -371,3 +371,16 @@ class ExampleRisk(Base):
     risk: Mapped[float | None]
     """None when a feature of the example is missing."""
     predicted: Mapped[bool] = mapped_column(Boolean)
+
+
+class JobLockRow(Base):
+    """Who runs a job against this database now (store.job_locks): one row per running job, removed when
+    it ends. On DuckDB the lock itself (a row whose process is gone is stale); on PostgreSQL, where an
+    advisory lock is the lock, it names the holder."""
+
+    __tablename__ = "job_locks"
+    job: Mapped[str] = mapped_column(String, primary_key=True)
+    host: Mapped[str]
+    pid: Mapped[int]
+    started_at: Mapped[datetime]
+    """The holder's start, UTC without a zone (as the `runs` timestamps)."""
