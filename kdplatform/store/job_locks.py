@@ -2,9 +2,9 @@
 
 The workdir's `flock` (kdplatform.joblock) keeps two processes out of one workdir; two workdirs on one
 database would still run one job twice and interleave its rows. So a run also holds the job here:
-- PostgreSQL: `pg_try_advisory_lock` on a hash of the job's name, held by a dedicated connection for the
-  whole run (the server releases it when that connection or its process dies), and a `job_locks` row
-  naming the holder for the message of a run refused meanwhile;
+- PostgreSQL: the session advisory lock `job:<name>` (store.postgres.session_lock: `pg_try_advisory_lock`
+  held by a dedicated connection for the whole run; the server releases it when that connection or its
+  process dies), and a `job_locks` row naming the holder for the message of a run refused meanwhile;
 - DuckDB: one process writes the file at a time, so the `job_locks` row, checked and written in one
   transaction, is the lock. A killed run cannot remove its row: a row whose process is gone from this
   host (or whose pid now belongs to a process started later) is stale and taken over.
@@ -13,17 +13,17 @@ database would still run one job twice and interleave its rows. So a run also ho
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
 
 from kdplatform.store.errors import DatabaseError
+from kdplatform.store.postgres import Locked, session_lock
 
 CLOCK_SLACK_S = 2.0
 """How much later than the lock row's start a live holder's process may seem to have started."""
@@ -80,12 +80,6 @@ def process_start(pid: int) -> float | None:
     return int(boot.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
 
 
-def advisory_key(job: str) -> int:
-    """The job's PostgreSQL advisory lock key: a signed 64-bit hash of its name."""
-    digest = hashlib.sha256(f"kdplatform job {job}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
 def _held_message(job: str, holder: Holder | str) -> str:
     return (
         f"job {job!r} is already running against this database ({holder}), from this or another "
@@ -97,48 +91,32 @@ def _held_message(job: str, holder: Holder | str) -> str:
 def hold_job(engine: Engine, job: str) -> Iterator[None]:
     """Hold `job` on `engine`'s database for the block; JobHeld (naming the holder) if a live process does.
     The database must be migrated (its `job_locks` table)."""
-    if engine.dialect.name == "postgresql":
-        with _advisory(engine, job):
-            yield
-        return
-    _claim(engine, job)
-    try:
-        yield
-    finally:
-        _release(engine, job)
-
-
-@contextmanager
-def _advisory(engine: Engine, job: str) -> Iterator[None]:
-    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        key = {"k": advisory_key(job)}
-        if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), key).scalar():
-            holder = _row(conn, job)
-            raise JobHeld(_held_message(job, holder or "another session holds its advisory lock"))
-        _write(conn, job)
+    with ExitStack() as held:
+        if engine.dialect.name == "postgresql":
+            try:
+                held.enter_context(session_lock(engine, f"job:{job}"))
+            except Locked as e:
+                with engine.connect() as conn:
+                    holder = _row(conn, job)
+                raise JobHeld(_held_message(job, holder or e)) from None
+            with engine.begin() as conn:
+                _write(conn, job)
+        else:
+            _claim(engine, job)
         try:
             yield
         finally:
-            try:
-                _delete(conn, job)
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), key)
-            except Exception:  # a lost connection released the lock with it
-                pass
-    finally:
-        conn.close()
+            _release(engine, job)
 
 
 def _claim(engine: Engine, job: str) -> None:
     with engine.begin() as conn:
         holder = _row(conn, job)
         if holder is not None and not holder.stale:
-            other = (
-                ""
-                if holder.host == socket.gethostname()
-                else (f"; if that process is gone, delete its row: DELETE FROM job_locks WHERE job = '{job}'")
-            )
-            raise JobHeld(_held_message(job, holder) + other)
+            msg = _held_message(job, holder)
+            if holder.host != socket.gethostname():  # its process cannot be checked from here
+                msg += f"; if that process is gone, delete its row: DELETE FROM job_locks WHERE job = '{job}'"
+            raise JobHeld(msg)
         _write(conn, job)
 
 

@@ -15,7 +15,7 @@ from lock_holder import Holding
 from sqlalchemy import text
 
 from kdplatform.store import db
-from kdplatform.store.job_locks import Holder, JobHeld, advisory_key, hold_job, process_start
+from kdplatform.store.job_locks import Holder, JobHeld, hold_job, process_start
 
 
 def migrated(url: str):
@@ -82,8 +82,3 @@ def test_another_hosts_row_is_refused_with_the_way_out(tmp_path):
         pass
     assert "pid 4242 on node-7 since 2026-01-02 03:04:05 UTC" in str(e.value)
     assert "DELETE FROM job_locks WHERE job = 'smoke'" in str(e.value)
-
-
-def test_advisory_keys_are_stable_signed_64_bit():
-    assert advisory_key("smoke") == advisory_key("smoke") != advisory_key("smoke2")
-    assert -(2**63) <= advisory_key("smoke") < 2**63
