@@ -88,10 +88,9 @@ def _migrate(path: Path) -> None:
 
 
 def _engine(path: Path):
-    from sqlalchemy import create_engine
-    from sqlalchemy.pool import NullPool
+    from kdplatform.store.db import make_engine
 
-    return create_engine(f"sqlite:///{path}", poolclass=NullPool)
+    return make_engine(f"sqlite:///{path}")
 
 
 def _remove(path: Path) -> None:
