@@ -9,18 +9,21 @@
 #   anything else    passed to the kdplatform CLI
 # Settings: KDP_DATABASE_URL, MLFLOW_TRACKING_URI (read by kdplatform), KDP_JOBS_DIR (/jobs),
 # KDP_WORK_DIR (/work), KDP_DB_TRIES / KDP_DB_SLEEP (waiting for the database), KDP_CLI (tests).
+# The database URL (password and all) stays in the environment: kdplatform reads KDP_DATABASE_URL when
+# no --db is given, so no command line here carries it (`ps` shows command lines to every user).
 set -euo pipefail
 KDP="${KDP_CLI:-kdplatform}"
 : "${KDP_JOBS_DIR:=/jobs}"
 
 wait_for_db() {
-  local url="${KDP_DATABASE_URL:?set KDP_DATABASE_URL}" tries="${KDP_DB_TRIES:-30}"
+  : "${KDP_DATABASE_URL:?set KDP_DATABASE_URL}"
+  local tries="${KDP_DB_TRIES:-30}"
   for ((i = 1; i <= tries; i++)); do
-    if $KDP db current --db "$url" >/dev/null 2>&1; then return 0; fi
+    if $KDP db current >/dev/null 2>&1; then return 0; fi
     echo "waiting for the database ($i/$tries)" >&2
     sleep "${KDP_DB_SLEEP:-2}"
   done
-  echo "database $url did not answer" >&2
+  echo "the database (KDP_DATABASE_URL) did not answer" >&2
   return 1
 }
 
@@ -36,7 +39,7 @@ run_jobs() {
   fi
   for job in "${jobs[@]}"; do
     echo "== $job"
-    if ! $KDP run "$job" --db "$KDP_DATABASE_URL" --workdir "${KDP_WORK_DIR:-/work}/$(basename "$job" .yaml)"; then
+    if ! $KDP run "$job" --workdir "${KDP_WORK_DIR:-/work}/$(basename "$job" .yaml)"; then
       echo "job $job failed" >&2
       failed+=("$job")
     fi
@@ -52,7 +55,7 @@ case "${1:-help}" in
   worker)
     shift
     wait_for_db
-    $KDP db upgrade --db "$KDP_DATABASE_URL"
+    $KDP db upgrade
     while true; do
       status=0
       run_jobs "$@" || status=$?
@@ -63,11 +66,11 @@ case "${1:-help}" in
     ;;
   dashboard)
     wait_for_db
-    # No --db: the URL stays in the environment, off every command line (kdplatform dashboard reads it).
     exec $KDP dashboard --address "${KDP_DASHBOARD_ADDRESS:-0.0.0.0}"
     ;;
   health)
-    $KDP db current --db "${KDP_DATABASE_URL:?set KDP_DATABASE_URL}" >/dev/null
+    : "${KDP_DATABASE_URL:?set KDP_DATABASE_URL}"
+    $KDP db current >/dev/null
     ;;
   help | -h | --help)
     echo "usage: kdp-entrypoint worker [JOB...] | dashboard | health | <kdplatform arguments>"

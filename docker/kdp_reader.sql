@@ -1,9 +1,14 @@
 -- kdp_reader: the read-only role for team consoles (`kdplatform sql`, the dashboard) on the lab's PostgreSQL.
 -- SELECT on every table and view of the schema, now and later (default privileges of the role that runs
 -- the migrations, i.e. whoever runs this file), read-only transactions, a statement timeout, no CREATE.
--- Run as the database owner, with the role's password as a psql variable; safe to run again:
---   psql -v ON_ERROR_STOP=1 -v reader_password="$KDP_READER_PASSWORD" -f docker/kdp_reader.sql
+-- Run as the database owner, with the role's password in $KDP_READER_PASSWORD (psql >= 15 reads it; kept
+-- off the command line, where `ps` shows it) or as a psql variable; safe to run again:
+--   KDP_READER_PASSWORD=... psql -v ON_ERROR_STOP=1 -f docker/kdp_reader.sql
 -- (compose's db-reader-init service does this on every `up`).
+\if :{?reader_password}
+\else
+  \getenv reader_password KDP_READER_PASSWORD
+\endif
 SELECT set_config('kdp.reader_password', :'reader_password', false);
 DO $$
 BEGIN

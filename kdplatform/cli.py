@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -38,6 +39,8 @@ def _db_url(args) -> str:
 
     if getattr(args, "db", None):
         return args.db
+    if not getattr(args, "job", None) and os.environ.get("KDP_DATABASE_URL"):
+        return os.environ["KDP_DATABASE_URL"]
     job = getattr(args, "job", None) or "jobs/quickstart.yaml"
     spec = load_spec(job)
     return spec.database_url or default_url(_workdir(spec, getattr(args, "workdir", None)))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kdplatform.mlflow_store import ensure_store
 from kdplatform.spec import SpecError
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class Tracker:
             logging.getLogger(name).setLevel(logging.WARNING)
         self._mlflow = mlflow
         self.uri = uri
+        ensure_store(uri)
         mlflow.set_tracking_uri(uri)
         self.client = mlflow.MlflowClient(uri)
         artifacts = artifact_location(uri, workdir)

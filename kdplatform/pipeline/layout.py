@@ -3,6 +3,8 @@
     <workdir>/kdp.duckdb                  the default database (store.db.default_url)
     <workdir>/mlflow.db                   the default MLflow store (tracking.default_tracking_uri)
     <workdir>/mlartifacts/                its experiment's artifacts unless a server keeps them
+    <workdir>/.kdp-job                    the name of the job the workdir belongs to (joblock.claim)
+    <workdir>/mlflow.db.tmp-<pid>         the MLflow store while it is migrated, then linked into place
                                           (tracking.artifact_location; the checkpoints stay where they are)
     <workdir>/.kdp-job.lock               the job's writer lock (joblock.JobLock)
     <workdir>/data/<hash>/                D: tokenizer/, train.parquet, val.parquet, heldout.parquet

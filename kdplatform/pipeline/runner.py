@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +30,7 @@ from kdplatform.pipeline.stages.data import prepare_data
 from kdplatform.pipeline.status import StageStatus, assess, read_only
 from kdplatform.spec import JobSpec
 from kdplatform.store import db
+from kdplatform.store.job_locks import hold_job
 from kdplatform.store.schema import RUN_OWNED_TABLES, Dataset, Job, Run, StageKind, Status
 
 if TYPE_CHECKING:
@@ -73,14 +75,17 @@ class JobRunner:
         self.echo = echo
         self.engine = None
 
-    def open(self) -> None:
-        """Migrate the database, open MLflow and record the job: the first writes a run makes."""
+    def open(self, hold: ExitStack | None = None) -> None:
+        """Migrate the database, open MLflow and record the job: the first writes a run makes. With `hold`,
+        the job's database lock (store.job_locks) is taken first and held until `hold` closes."""
         from kdplatform.tracking import Tracker
 
         if self.engine is not None:
             return
         engine = db.make_engine(self.database_url)
         db.upgrade(engine)
+        if hold is not None:
+            hold.enter_context(hold_job(engine, self.spec.name))
         self.engine = engine
         self.tracker = Tracker(self.tracking_uri, f"kdp-{self.spec.name}", self.workdir)
         self.job_id, self.job_mlflow_id = self._job_row()
@@ -123,9 +128,9 @@ class JobRunner:
         check_uri(self.tracking_uri)
         check_workdir(self.workdir)
         db.preflight(self.database_url)
-        with JobLock(self.workdir, self.spec.name):
+        with JobLock(self.workdir, self.spec.name), ExitStack() as hold:
             self.prepare_data()
-            self.open()
+            self.open(hold)
             self._mark_stale()
             for stage in self.plan.stages:
                 h = self.plan.hashes[stage.key]
@@ -159,8 +164,8 @@ class JobRunner:
         from kdplatform.joblock import JobLock
 
         db.preflight(self.database_url)
-        with JobLock(self.workdir, self.spec.name):
-            self.open()
+        with JobLock(self.workdir, self.spec.name), ExitStack() as hold:
+            self.open(hold)
             with self._session() as s, s.begin():
                 return stale.prune(s, self.job_id, self.plan.hashes, dry_run=dry_run)
 

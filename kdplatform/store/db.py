@@ -72,7 +72,9 @@ RUN_HINT = "run a job first: `make demo` (the quickstart) or `kdplatform run job
 
 
 def default_url(workdir: Path) -> str:
-    return f"duckdb:///{Path(workdir).resolve() / 'kdp.duckdb'}"
+    """The database of a job whose spec names none: $KDP_DATABASE_URL (a deployment's, kept off command
+    lines), else the workdir's DuckDB file (as tracking.default_tracking_uri reads $MLFLOW_TRACKING_URI)."""
+    return os.environ.get("KDP_DATABASE_URL") or f"duckdb:///{Path(workdir).resolve() / 'kdp.duckdb'}"
 
 
 def masked_url(url: str) -> str:

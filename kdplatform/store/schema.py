@@ -12,28 +12,26 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    DateTime,
-    Float,
     ForeignKey,
-    Integer,
-    MetaData,
-    Sequence,
     String,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
+from kdplatform.store.base import NAMING, Base, _id  # noqa: F401  (re-exported)
 from kdplatform.store.enums import InputKind, Role, StageKind, Status  # noqa: F401  (re-exported)
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
+from kdplatform.store.results import (  # noqa: F401  (re-exported: every table is in schema)
+    Canary,
+    CanaryResult,
+    ClassifierCoefficient,
+    ClassifierTrial,
+    CrossScanResult,
+    EvalResult,
+    ExampleRisk,
+    ExtractionScore,
+    PrefixMemorization,
+)
 
 RUN_OWNED_TABLES: dict[str, str] = {
     "scan_results": "scan_run_id",
@@ -53,15 +51,6 @@ RUN_OWNED_TABLES: dict[str, str] = {
 }
 """The tables whose rows belong to one run, and the column naming it: a stage that starts again clears
 them, and export/import and snapshots copy them with their run."""
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {str: String(), datetime: DateTime(), int: Integer(), float: Float()}
-
-
-def _id(name: str) -> Mapped[int]:
-    return mapped_column(Integer, Sequence(f"{name}_id_seq"), primary_key=True)
 
 
 class Job(Base):
@@ -210,26 +199,6 @@ class ScanResult(Base):
     """The same over the standardized z_t of min-k %++ (higher = member-like)."""
 
 
-class CrossScanResult(Base):
-    """A model scanned on an example of another job's dataset, re-tokenized by its own tokenizer (0009);
-    n_tokens and zlib_bits_per_token are of the source's prefix + suffix text under that tokenizer."""
-
-    __tablename__ = "cross_scan_results"
-    scan_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
-    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
-    """The scanned model's run (of the scanning job); dataset_id, example_id: the source's example."""
-    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
-    text_hash: Mapped[str]
-    n_tokens: Mapped[int]
-    zlib_bits_per_token: Mapped[float]
-    memorized: Mapped[bool] = mapped_column(Boolean)
-    match_len: Mapped[int]
-    suffix_logprob: Mapped[float]
-    suffix_entropy: Mapped[float]
-    ppl: Mapped[float]
-
-
 class ScanAudit(Base):
     """One scan's audit (migration 0004): its near-ties and a random sample re-decided with float32
     generate(); the stored decisions are generate()'s for every audited example."""
@@ -257,60 +226,6 @@ class ScanAudit(Base):
     scan_dtype: Mapped[str]
 
 
-class ExtractionScore(Base):
-    """Probabilistic extraction (migration 0005): the log-probability that one sample at `temperature`
-    (from the `top_k` most likely tokens; 0 = the whole vocabulary, as in transformers) reproduces the
-    example's suffix from its prefix."""
-
-    __tablename__ = "extraction_scores"
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
-    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    temperature: Mapped[float] = mapped_column(Float, primary_key=True)
-    top_k: Mapped[int] = mapped_column(Integer, primary_key=True)
-    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
-    scan_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
-    logprob: Mapped[float]
-    """-inf where the suffix cannot be sampled (a true token outside the top k)."""
-
-
-class PrefixMemorization(Base):
-    """Memorization at another prefix length with the same suffix length S (migration 0005): greedy
-    decoding from the first `prefix_len` tokens reproduces the S tokens after them. The scan's own prefix
-    length (the dataset's) is scan_results.memorized and is not repeated here."""
-
-    __tablename__ = "prefix_memorization"
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
-    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    prefix_len: Mapped[int] = mapped_column(Integer, primary_key=True)
-    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
-    scan_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
-    memorized: Mapped[bool] = mapped_column(Boolean)
-
-
-class Canary(Base):
-    __tablename__ = "canaries"  # migration 0008: one examples row (split `canary`) per canary
-    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), primary_key=True)
-    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    copies: Mapped[int]
-    secret: Mapped[str]
-
-
-class CanaryResult(Base):
-    """A model's greedy extraction and exposure (bits) of a canary's secret, ranked among `alternatives`."""
-
-    __tablename__ = "canary_results"
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
-    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
-    scan_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
-    memorized: Mapped[bool] = mapped_column(Boolean)
-    match_len: Mapped[int]
-    suffix_logprob: Mapped[float]
-    rank: Mapped[int]
-    alternatives: Mapped[int]
-    exposure: Mapped[float]
-
-
 class ExampleKLD(Base):
     """Mean suffix KL(P_reference || P_model) per example, e.g. teacher-baseline (the paper's KLD)."""
 
@@ -336,58 +251,16 @@ class GreedyContinuation(Base):
 
 
 # Analysis results (migration 0002), written in bulk from kdplatform.analysis.classifier.to_arrow.
-class ClassifierTrial(Base):
-    """Test-split metrics of one trial of the memorization classifier; run_id is the classifier stage."""
-
-    __tablename__ = "classifier_trials"
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
-    trial: Mapped[int] = mapped_column(primary_key=True)
-    n_train: Mapped[int]
-    n_test: Mapped[int]
-    n_positive: Mapped[int]
-    """Positives (student-memorized) in this trial's sample, train and test together."""
-    n_negative: Mapped[int]
-    accuracy: Mapped[float]
-    precision: Mapped[float]
-    recall: Mapped[float]
-    f1: Mapped[float]
-    roc_auc: Mapped[float | None]
-    """None when the test split holds one class only."""
 
 
-class ClassifierCoefficient(Base):
-    """Logistic-regression coefficient of one standardized feature in one trial (Tables 4-7)."""
+class JobLockRow(Base):
+    """Who runs a job against this database now (store.job_locks): one row per running job, removed when
+    it ends. On DuckDB the lock itself (a row whose process is gone is stale); on PostgreSQL, where an
+    advisory lock is the lock, it names the holder."""
 
-    __tablename__ = "classifier_coefficients"
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
-    trial: Mapped[int] = mapped_column(primary_key=True)
-    feature: Mapped[str] = mapped_column(String, primary_key=True)
-    value: Mapped[float]
-
-
-class ExampleRisk(Base):
-    """Predicted probability that the student memorizes an example; `predicted` is risk >= threshold."""
-
-    __tablename__ = "example_risk"
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
-    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
-    risk: Mapped[float | None]
-    """None when a feature of the example is missing."""
-    predicted: Mapped[bool] = mapped_column(Boolean)
-
-
-class EvalResult(Base):
-    """One lm-evaluation-harness metric of a trained model (run_id) on a task (migration 0007), written by
-    its eval stage (eval_run_id); `metric` is lm-eval's, `metric,filter` for a filter other than none."""
-
-    __tablename__ = "eval_results"
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
-    task: Mapped[str] = mapped_column(String, primary_key=True)
-    num_fewshot: Mapped[int] = mapped_column(Integer, primary_key=True)
-    metric: Mapped[str] = mapped_column(String, primary_key=True)
-    eval_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
-    value: Mapped[float]
-    stderr: Mapped[float | None]
-    n_samples: Mapped[int | None]
-    """Documents evaluated (after `limit`); NULL for a group's aggregate, as stderr where lm-eval has none."""
+    __tablename__ = "job_locks"
+    job: Mapped[str] = mapped_column(String, primary_key=True)
+    host: Mapped[str]
+    pid: Mapped[int]
+    started_at: Mapped[datetime]
+    """The holder's start, UTC without a zone (as the `runs` timestamps)."""

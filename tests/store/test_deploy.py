@@ -4,6 +4,7 @@ and the PostgreSQL locks a team deployment relies on."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -68,7 +69,7 @@ def test_worker_interval_passes_again_and_picks_up_new_jobs(fake):
     assert out.returncode == 0, out.stderr
     assert runs(log) == ["a.yaml", "a.yaml", "late.yaml"]
     calls = log.read_text().splitlines()
-    assert calls[:2] == ["db current --db postgresql://db/kdp", "db upgrade --db postgresql://db/kdp"]
+    assert calls[:2] == ["db current", "db upgrade"]
 
 
 def test_worker_named_jobs_only(fake):
@@ -77,14 +78,14 @@ def test_worker_named_jobs_only(fake):
     out = entry(env, "worker", "/elsewhere/x.yaml")
     assert out.returncode == 0, out.stderr
     assert [c for c in log.read_text().splitlines() if c.startswith("run")] == [
-        f"run /elsewhere/x.yaml --db postgresql://db/kdp --workdir {env['KDP_WORK_DIR']}/x"
+        f"run /elsewhere/x.yaml --workdir {env['KDP_WORK_DIR']}/x"
     ]
 
 
 def test_health_needs_the_database_url(fake):
     env, _, log = fake
     assert entry(env, "health").returncode == 0
-    assert log.read_text().splitlines() == ["db current --db postgresql://db/kdp"]
+    assert log.read_text().splitlines() == ["db current"]
     env.pop("KDP_DATABASE_URL")
     out = entry(env, "health")
     assert out.returncode != 0 and "KDP_DATABASE_URL" in out.stderr
@@ -122,7 +123,8 @@ def test_compose_services_reach_each_other_by_the_names_they_use():
     assert host in allowed and host.split(":")[0] in s, "workers must pass MLflow's Host check"
     db_url = env["KDP_DATABASE_URL"]
     assert db_url.startswith("postgresql+psycopg://") and "@db:5432/" in db_url
-    assert args[args.index("--backend-store-uri") + 1].startswith("postgresql+psycopg://")
+    assert "--backend-store-uri" not in args, "the backend URI carries the password: environment only"
+    assert s["mlflow"]["environment"]["MLFLOW_BACKEND_STORE_URI"].startswith("postgresql+psycopg://")
     assert s["worker"]["volumes"][0].endswith(":/jobs:ro")
     assert all(p.startswith("127.0.0.1:") for svc in s.values() for p in svc.get("ports", []))
     assert s["worker-gpu"]["profiles"] == ["gpu"]
@@ -130,8 +132,9 @@ def test_compose_services_reach_each_other_by_the_names_they_use():
 
 
 def test_compose_mlflow_arguments_run_a_server_the_workers_can_use(tmp_path):
-    """compose's own `mlflow server` arguments (backend and artifact paths swapped for local ones): the
-    server starts, /health answers, and a client calling it by the service name is not refused."""
+    """compose's own `mlflow server` arguments, with the backend in its environment as compose passes it
+    (paths swapped for local ones): the server starts, /health answers, and a client calling it by the
+    service name is not refused."""
     from pg_server import _wait_http, free_port, stop_process_group
 
     args = list(compose()["services"]["mlflow"]["entrypoint"])
@@ -139,7 +142,6 @@ def test_compose_mlflow_arguments_run_a_server_the_workers_can_use(tmp_path):
     swap = {
         "--host": "127.0.0.1",
         "--port": str(port),
-        "--backend-store-uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
         "--artifacts-destination": str(tmp_path / "artifacts"),
     }
     for flag, value in swap.items():
@@ -148,9 +150,11 @@ def test_compose_mlflow_arguments_run_a_server_the_workers_can_use(tmp_path):
     args[0] = str(Path(sys.executable).with_name("mlflow"))
     log = tmp_path / "server.log"
     with open(log, "wb") as f:
-        proc = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        env = os.environ | {"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+        proc = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     try:
         _wait_http(f"http://127.0.0.1:{port}/health", proc, 120, log)
+        assert (tmp_path / "mlflow.db").exists(), "the server took its backend from the environment"
         for host in ("mlflow:5000", "localhost:5000"):
             req = urllib.request.Request(
                 f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=1",

@@ -25,10 +25,15 @@ def psql(pg_server, database: str) -> None:
     exe = str(bindir / "psql") if bindir and (bindir / "psql").exists() else shutil.which("psql")
     if exe is None:
         pytest.skip("psql not found (Debian's postgresql-client)")
-    env = {"PGPASSWORD": pg_server.password or "", "PATH": os.environ.get("PATH", "")}
+    # The role's password in the environment, as compose's db-reader-init passes it (off the command line).
+    env = {
+        "PGPASSWORD": pg_server.password or "",
+        "PATH": os.environ.get("PATH", ""),
+        "KDP_READER_PASSWORD": "rpw",
+    }
     subprocess.run(
         [exe, "-X", "-q", "-h", pg_server.host, "-p", str(pg_server.port), "-U", pg_server.user,
-         "-d", database, "-v", "ON_ERROR_STOP=1", "-v", "reader_password=rpw", "-f", str(SQL)],
+         "-d", database, "-v", "ON_ERROR_STOP=1", "-f", str(SQL)],
         check=True, env=env, capture_output=True, text=True,
     )  # fmt: skip
 

@@ -21,11 +21,25 @@ def test_worker_runs_every_job_after_the_database_answers(fake):
     calls = log.read_text().splitlines()
     w = env["KDP_WORK_DIR"]
     assert calls == [
-        "db current --db postgresql://db/kdp",
-        "db upgrade --db postgresql://db/kdp",
-        f"run {jobs}/a.yaml --db postgresql://db/kdp --workdir {w}/a",
-        f"run {jobs}/b.yaml --db postgresql://db/kdp --workdir {w}/b",
+        "db current",
+        "db upgrade",
+        f"run {jobs}/a.yaml --workdir {w}/a",
+        f"run {jobs}/b.yaml --workdir {w}/b",
     ]
+
+
+def test_no_command_line_carries_the_database_url(tmp_path):
+    """Issue 18: `ps` shows command lines to every user, so the URL (password and all) reaches the CLI in
+    its environment only, for every role (the CLI reads KDP_DATABASE_URL when no --db is given)."""
+    seen = tmp_path / "seen.txt"
+    env, jobs, log = stand_in_cli(tmp_path, f'echo "$KDP_DATABASE_URL" >> {seen}\n')
+    env["KDP_DATABASE_URL"] = "postgresql://kdp:s3cret@db/kdp"
+    (jobs / "a.yaml").write_text("name: a\n")
+    for role in ("worker", "health", "dashboard"):
+        assert run(env, role).returncode == 0, role
+    calls = log.read_text().splitlines()
+    assert len(calls) == 6 and not [c for c in calls if "s3cret" in c or "--db" in c], calls
+    assert seen.read_text().splitlines() == ["postgresql://kdp:s3cret@db/kdp"] * 6
 
 
 def test_worker_without_jobs_exits_2(fake):
@@ -62,7 +76,15 @@ def test_compose_file_wires_the_services():
     assert all(p.startswith("127.0.0.1:") for s in services.values() for p in s.get("ports", [])), (
         "published ports stay on localhost unless a lab opens them on purpose"
     )
-    assert (
-        "postgresql"
-        in services["mlflow"]["entrypoint"][services["mlflow"]["entrypoint"].index("--backend-store-uri") + 1]
-    )
+    assert services["mlflow"]["environment"]["MLFLOW_BACKEND_STORE_URI"].startswith("postgresql")
+
+
+def test_compose_puts_no_password_on_a_command_line():
+    """A password substituted into an entrypoint or command is visible to every user through `ps`."""
+    import yaml
+
+    raw = yaml.safe_load((ENTRY.parent / "compose.yaml").read_text())
+    for name, svc in raw["services"].items():
+        for key in ("entrypoint", "command"):
+            line = " ".join(svc.get(key) or []) if isinstance(svc.get(key), list) else str(svc.get(key) or "")
+            assert "PASSWORD" not in line and "postgresql" not in line, f"{name}.{key}: {line}"
