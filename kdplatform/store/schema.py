@@ -43,6 +43,8 @@ class StageKind(StrEnum):
     TRAIN = "train"
     SCAN = "scan"
     CLASSIFY = "classify"
+    APPROXIMATE = "approximate"
+    """Approximate memorization of one scanned model's long matches (migration 0007; optional)."""
 
 
 class Status(StrEnum):
@@ -93,6 +95,8 @@ RUN_OWNED_TABLES: dict[str, str] = {
     "scan_audits": "scan_run_id",
     "extraction_scores": "scan_run_id",
     "prefix_memorization": "scan_run_id",
+    "example_losses": "scan_run_id",
+    "approximate_memorization": "scan_run_id",
     "checkpoints": "run_id",
     "run_inputs": "run_id",
     "classifier_trials": "run_id",
@@ -305,6 +309,40 @@ class PrefixMemorization(Base):
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
     scan_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
     memorized: Mapped[bool] = mapped_column(Boolean)
+
+
+class ExampleLoss(Base):
+    """A model's loss on one example where the model is not scanned (migration 0007): a base's, the
+    reference of the reference attack for the models fine-tuned from it. Written by the base's loss-only
+    scan (stage `scan/pretrain/<name>`, scan_run_id), on the members of D and the held-out non-members."""
+
+    __tablename__ = "example_losses"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    """The model's run (the base's pretrain stage)."""
+    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    scan_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    loss: Mapped[float]
+    """Mean NLL (nats) over the L-1 predicted tokens, as scan_results.loss."""
+
+
+class ApproximateMemorization(Base):
+    """How close the free greedy continuation of an example with a long match comes to its true suffix
+    (migration 0007; the optional approximate stage, for members whose match_len reaches
+    scan.approximate_min_match)."""
+
+    __tablename__ = "approximate_memorization"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    scan_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    """The approximate stage's run."""
+    match_len: Mapped[int]
+    """Leading suffix tokens reproduced (scan_results.match_len of the same model)."""
+    token_match: Mapped[float]
+    """Share of the S suffix positions where the greedy continuation has the true token."""
+    edit_distance: Mapped[float]
+    """Levenshtein distance between the continuation's and the suffix's token ids, divided by S."""
 
 
 class ExampleKLD(Base):

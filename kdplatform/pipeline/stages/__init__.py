@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kdplatform.pipeline.context import StageContext
-from kdplatform.pipeline.stages import classify, data, generate, pretrain, scan, train
+from kdplatform.pipeline.stages import approximate, classify, data, generate, pretrain, scan, train
 from kdplatform.store.schema import StageKind
 
 StageFn = Callable[[StageContext], None]
@@ -21,4 +21,5 @@ STAGES: dict[StageKind, StageFn] = {
     StageKind.TRAIN: train.run,
     StageKind.SCAN: scan.run,
     StageKind.CLASSIFY: classify.run,
+    StageKind.APPROXIMATE: approximate.run,
 }

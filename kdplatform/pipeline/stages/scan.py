@@ -20,8 +20,9 @@ from kdplatform.pipeline.datasets import HELDOUT_FILE
 from kdplatform.pipeline.errors import kill_point
 from kdplatform.pipeline.plan import TEACHER_KEY
 from kdplatform.pipeline.scan_scores import SCORE_COLUMNS, extraction_rows, prefix_rows
+from kdplatform.pipeline.stages import scan_base
 from kdplatform.store import db
-from kdplatform.store.schema import InputKind, Run, RunInput, ScanAudit
+from kdplatform.store.schema import InputKind, Role, Run, RunInput, ScanAudit
 
 SCAN_COLUMNS = [
     "example_id",
@@ -36,6 +37,9 @@ SCAN_COLUMNS = [
 
 
 def run(ctx: StageContext) -> None:
+    if ctx.stage.role == Role.BASE:  # a base: its loss alone, the reference attack's calibration
+        scan_base.run(ctx)
+        return
     import torch
 
     from kdplatform.memorization.audit import AuditConfig

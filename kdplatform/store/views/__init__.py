@@ -45,6 +45,7 @@ ORDER = (
     "membership_inference",
     "extraction_rates",
     "prefix_memorization_rates",
+    "approximate_memorization_rates",
 )
 
 COLUMNS_READ: dict[str, tuple[tuple[str, str], ...]] = {
