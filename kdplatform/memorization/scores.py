@@ -106,6 +106,33 @@ def argmax_is_target(z: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tens
     return correct, z_t - other
 
 
+def top_values(z: torch.Tensor, k: int) -> torch.Tensor:
+    """The k largest values over the last axis, descending: ``z.topk(k).values`` exactly, faster on CPU.
+
+    On CPU, torch's ``topk`` is a large part of a scan's vocabulary math, so the selection is numpy's
+    introselect (``partition``), after a cut of the candidates: the last axis is split into w strided
+    groups (the remainder kept aside), and the k groups with the largest maxima each hold a value at least
+    as large as anything in any other group, so the k largest values lie among those k groups and the
+    remainder (ties give the same values either way). CUDA keeps ``topk``.
+    """
+    if z.is_cuda:
+        return z.topk(k, dim=-1).values
+    v = z.shape[-1]
+    w = max(8, v // 1536)
+    groups = v // w
+    candidates = z
+    if groups > 2 * k:
+        tiled = z[..., : groups * w].unflatten(-1, (w, groups))
+        maxima = tiled.amax(-2).numpy()
+        best = torch.from_numpy(np.argpartition(maxima, groups - k, axis=-1)[..., groups - k :])
+        candidates = tiled.gather(-1, best.unsqueeze(-2).expand(*best.shape[:-1], w, k)).flatten(-2)
+        if groups * w < v:
+            candidates = torch.cat([candidates, z[..., groups * w :]], -1)
+    a = candidates.numpy()
+    top = np.partition(a, a.shape[-1] - k, axis=-1)[..., a.shape[-1] - k :]
+    return torch.from_numpy(np.sort(top, axis=-1)[..., ::-1].copy())
+
+
 def standardized(lp_true: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """z_t = (log p(x_t) - mu_t) / sigma_t; 0 where the distribution is a point mass (sigma 0)."""
     safe = torch.where(sigma > 0, sigma, torch.ones_like(sigma))
@@ -228,7 +255,7 @@ class PositionScores:
         self, suf: slice, z: torch.Tensor, lp: torch.Tensor, targets: torch.Tensor, lp_true: torch.Tensor
     ) -> None:
         """Each setting's log P(true token) at suffix positions ``suf``; ``z`` sliced to the vocabulary."""
-        top = z.topk(min(self.top_k, z.shape[-1]), dim=-1).values if self.top_k else None
+        top = top_values(z, min(self.top_k, z.shape[-1])) if self.top_k else None
         for i, (temperature, top_k) in enumerate(self.extraction):
             if top_k is None:
                 value = tempered_from_logprobs(lp, lp_true, temperature)
