@@ -2,7 +2,8 @@
 scores on every example of D and on the held-out non-members, written as Parquet shards, then ingested in
 one transaction with the stage's `done`. The held-out split is scanned with the same distribution support
 (vocab_size) as D, without the teacher's KL, greedy continuations or the audit: no view counts its
-memorization beside D's."""
+memorization beside D's. A base's scan (role base, `scan/pretrain/<name>`) is its loss alone:
+:mod:`.scan_base`."""
 
 from __future__ import annotations
 
