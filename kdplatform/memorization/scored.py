@@ -70,12 +70,12 @@ def scored_batch(
         lp_true = lp.gather(-1, t.unsqueeze(-1)).squeeze(-1)
         if not bounded:
             lp = finite_(lp)
-        pos.add(c0, c1, lp, lp_true)
         if suffix:
             pos.add_extraction(suf, zv, lp, t, lp_true)
             if ref_logits is not None:
                 lr = finite_(ref_logits[:, suf, :vocab_size].float().log_softmax(-1))
                 acc.kld_sum[rows] += torch.linalg.vecdot(lr.exp(), lr - lp).double().sum(1)
+        pos.add(c0, c1, lp, lp_true)  # last: it overwrites lp
     lp_true = pos.lp_true.double()
     acc.nll_sum[rows] -= lp_true.sum(1)
     acc.suffix_logprob[rows] += lp_true[:, first_suffix:].sum(1)

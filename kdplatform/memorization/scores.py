@@ -70,16 +70,18 @@ def check_extraction(settings: Iterable[tuple[float, int | None]]) -> tuple[tupl
     return settings
 
 
-def moments(lp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def moments(lp: torch.Tensor, *, consume: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """(mu, sigma) of the log-probability under its own distribution, over the last axis.
 
     mu = sum_v p_v log p_v (minus the entropy); sigma^2 = sum_v p_v (log p_v - mu)^2, centred rather than
     E[(log p)^2] - mu^2, which cancels in float32 on near-uniform distributions (sigma^2 << mu^2).
-    ``lp`` must be finite (masked logits clamped).
+    ``lp`` must be finite (masked logits clamped); ``consume`` overwrites it rather than allocating the
+    centred copy (the same arithmetic), for a caller that reads it no more.
     """
     p = lp.exp()
     mu = torch.linalg.vecdot(p, lp)
-    var = (lp - mu.unsqueeze(-1)).square_().mul_(p).sum(-1)
+    centred = lp.sub_(mu.unsqueeze(-1)) if consume else lp - mu.unsqueeze(-1)
+    var = centred.square_().mul_(p).sum(-1)
     return mu, var.clamp_min_(0).sqrt_()
 
 
@@ -246,8 +248,9 @@ class PositionScores:
         self.extraction_lp = empty(b, len(self.extraction), suffix_len)
 
     def add(self, c0: int, c1: int, lp: torch.Tensor, lp_true: torch.Tensor) -> None:
-        """The moments of one chunk's finite log-probabilities ``lp`` and z_t of its true tokens."""
-        mu, sigma = moments(lp)
+        """The moments of one chunk's finite log-probabilities ``lp`` and z_t of its true tokens; ``lp``
+        is overwritten (its last use)."""
+        mu, sigma = moments(lp, consume=True)
         self.lp_true[:, c0:c1], self.mu[:, c0:c1] = lp_true, mu
         self.z[:, c0:c1] = standardized(lp_true, mu, sigma)
 
