@@ -42,10 +42,16 @@ EXTRACTION = (
     "Share of examples that n samples from the prefix reproduce with probability at least p; member = "
     "FALSE rows are the held-out non-members (the rate of text the model never saw)."
 )
+APPROX = (
+    "Members whose greedy continuation reproduces at least scan.approximate_min_match suffix tokens: the "
+    "share of suffix positions right and the normalized edit distance (token ids) of the free continuation."
+)
+APPROX_MISSING = "No approximate stage: set scan.approximate_min_match in the job's spec."
 TABLES = (
     ("Per run", "membership_inference", NO_HELDOUT, None),
     ("(n, p)-extraction", "extraction_rates", "No extraction scores: the scans predate them.", EXTRACTION),
     ("Memorization by prefix length", "prefix_rates", "No scans to show.", None),
+    ("Approximate memorization", "approximate_rates", APPROX_MISSING, APPROX),
 )
 for title, call, missing, caption in TABLES:
     df = common.section(title, call, job_id, missing=missing)

@@ -67,6 +67,7 @@ CALLS: dict[str, Callable[..., Any]] = {
     "membership_summary": membership.membership_summary,
     "extraction_rates": membership.extraction_rates,
     "prefix_rates": membership.prefix_rates,
+    "approximate_rates": membership.approximate_rates,
     "eval_scores": evaluation.eval_scores,
     "eval_summary": evaluation.eval_summary,
     "hard_vs_baseline": evaluation.hard_vs_baseline,

@@ -1,6 +1,7 @@
 """Membership inference, probabilistic extraction and memorization by prefix length of one job's models
 (issue 15), read from the views `membership_inference`, `extraction_rates` and
-`prefix_memorization_rates`: members of D against the held-out non-members scanned beside them.
+`prefix_memorization_rates`: members of D against the held-out non-members scanned beside them; and
+approximate memorization of long matches (`approximate_memorization_rates`).
 
 Not to be confused with :mod:`kdplatform.analysis.mia`, the paper's section A.5: the AUC of per-example
 features between two sets of *memorized* members, with no non-member involved.
@@ -86,6 +87,21 @@ def prefix_rates(db: Db, job_id: int) -> pd.DataFrame:
         SELECT {_RUN}, prefix_len, suffix_len, member, examples, memorized, rate_pct
         FROM prefix_memorization_rates WHERE job_id = :j
         ORDER BY {ROLE_ORDER}, role, objective, temperature, seed, run_id, member DESC, prefix_len
+        """,
+        j=job_id,
+    )
+
+
+def approximate_rates(db: Db, job_id: int) -> pd.DataFrame:
+    """The job's approximate memorization (the optional approximate stage): one row per run with members,
+    long_matches, exact, token_match_mean, edit_distance_mean, near_90(_pct), edit_10(_pct)."""
+    return read(
+        db,
+        f"""
+        SELECT {_RUN}, members, long_matches, exact, token_match_mean, edit_distance_mean, near_90,
+               edit_10, near_90_pct, edit_10_pct
+        FROM approximate_memorization_rates WHERE job_id = :j
+        ORDER BY {ROLE_ORDER}, role, objective, temperature, seed, run_id
         """,
         j=job_id,
     )

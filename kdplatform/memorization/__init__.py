@@ -1,11 +1,14 @@
 """Memorization measures: discoverable memorization, suffix log-probability and entropy, perplexity,
 teacher-baseline KL divergence, membership-inference scores, probabilistic extraction and other prefix
 lengths (one teacher-forced pass, :func:`scan`; the scores in :mod:`.scores`), its generate-based reference
-(:func:`greedy_reference`) and the near-tie audit built on it (:func:`audit_scan`), and zlib entropy of the
-text (:mod:`.text`)."""
+(:func:`greedy_reference`) and the near-tie audit built on it (:func:`audit_scan`), the loss-only pass of a
+reference model (:func:`example_losses`), approximate memorization (:func:`approximate_match`), and zlib
+entropy of the text (:mod:`.text`)."""
 
+from kdplatform.memorization.approximate import approximate_match
 from kdplatform.memorization.attacks import ATTACKS, attack_scores
 from kdplatform.memorization.audit import AuditConfig, ScanAudit, audit_scan
+from kdplatform.memorization.losses import example_losses
 from kdplatform.memorization.reference import greedy_reference, own_greedy_sequences
 from kdplatform.memorization.result import ScanResult
 from kdplatform.memorization.scan import ScanOptions, default_batch_size, scan, scan_with
@@ -24,9 +27,11 @@ __all__ = [
     "ScanOptions",
     "ScanAudit",
     "ScanResult",
+    "approximate_match",
     "attack_scores",
     "audit_scan",
     "default_batch_size",
+    "example_losses",
     "extraction_column",
     "extraction_rate",
     "greedy_reference",

@@ -87,6 +87,13 @@ def default_batch_size(device: torch.device, seq_len: int, logit_width: int) -> 
     return max(1, min(cap, budget // max(1, seq_len * logit_width * 4)))
 
 
+def chunk_positions(device: torch.device, rows: int, vocab_size: int) -> int:
+    """Positions per chunk of the vocabulary math, so that one float32 temporary [rows, chunk, V] stays
+    within the device's budget."""
+    budget = _CUDA_CHUNK_ELEMENTS if device.type == "cuda" else _CPU_CHUNK_ELEMENTS
+    return max(1, budget // (rows * vocab_size))
+
+
 def _accepts_logits_to_keep(model: PreTrainedModel) -> bool:
     return "logits_to_keep" in inspect.signature(model.forward).parameters
 
@@ -286,8 +293,7 @@ def _scan_batch(
         ref_logits = ref_logits.to(logits.device)
 
     b = batch.shape[0]
-    per_temp = _CUDA_CHUNK_ELEMENTS if logits.device.type == "cuda" else _CPU_CHUNK_ELEMENTS
-    chunk = max(1, per_temp // (b * vocab_size))
+    chunk = chunk_positions(logits.device, b, vocab_size)
     if acc.options.scores:
         scored_batch(logits, ref_logits, targets, first_suffix, vocab_size, chunk, acc, rows)
         return

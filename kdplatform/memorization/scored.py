@@ -23,6 +23,16 @@ def finite_(logp: torch.Tensor) -> torch.Tensor:
     return logp.clamp_min_(torch.finfo(logp.dtype).min)
 
 
+def _bounded(logits: torch.Tensor) -> bool:
+    """Whether every log-softmax of these logits is finite, so that no clamp is needed: no -inf (a masked
+    logit) and no spread wide enough to overflow z - max. Decided from one min/max pass on CPU; CUDA
+    always clamps (a check would synchronize)."""
+    if logits.is_cuda or logits.numel() == 0:
+        return False
+    low, high = torch.aminmax(logits)
+    return bool(torch.isfinite(high.float() - low.float()))
+
+
 def scored_batch(
     logits: torch.Tensor,
     ref_logits: torch.Tensor | None,
@@ -37,6 +47,7 @@ def scored_batch(
     ``ref_logits`` [b, S, width'] are the reference's at the suffix positions."""
     b, n_pred = targets.shape
     suffix_len, options = acc.suffix_len, acc.options
+    bounded = _bounded(logits[..., :vocab_size])
     pos = sc.PositionScores(b, n_pred, suffix_len, logits.device, options.extraction)
     window_from = min(options.prefix_lens) - 1  # argmax agreement is read from here on
     c1 = 0
@@ -57,13 +68,14 @@ def scored_batch(
         zv = z[..., :vocab_size]
         lp = zv.log_softmax(-1)
         lp_true = lp.gather(-1, t.unsqueeze(-1)).squeeze(-1)
-        lp = finite_(lp)
-        pos.add(c0, c1, lp, lp_true)
+        if not bounded:
+            lp = finite_(lp)
         if suffix:
             pos.add_extraction(suf, zv, lp, t, lp_true)
             if ref_logits is not None:
                 lr = finite_(ref_logits[:, suf, :vocab_size].float().log_softmax(-1))
                 acc.kld_sum[rows] += torch.linalg.vecdot(lr.exp(), lr - lp).double().sum(1)
+        pos.add(c0, c1, lp, lp_true)  # last: it overwrites lp
     lp_true = pos.lp_true.double()
     acc.nll_sum[rows] -= lp_true.sum(1)
     acc.suffix_logprob[rows] += lp_true[:, first_suffix:].sum(1)

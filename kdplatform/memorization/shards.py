@@ -163,3 +163,26 @@ def scan_to_shards(
         if on_shard is not None:
             on_shard(index)
     return [shard_path(out_dir, i) for i in mine]
+
+
+def file_losses(
+    model,
+    examples_path: Path,
+    *,
+    seq_len: int | None = None,
+    batch_size: int | None = None,
+    shard_size: int = 50_000,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(example ids, mean NLL) of every row of an examples file, its first `seq_len` tokens, read
+    `shard_size` rows at a time: the loss-only pass of a reference model (:func:`~.losses.example_losses`).
+    Two floats per example stay in memory, so no shard files are written."""
+    from kdplatform.memorization.losses import example_losses
+
+    pf = pq.ParquetFile(examples_path)
+    ids, losses = [], []
+    for index in range(n_shards(examples_path, shard_size)):
+        shard_ids, tokens = _read_shard(pf, index, shard_size)
+        tokens = np.ascontiguousarray(tokens[:, :seq_len])
+        ids.append(shard_ids)
+        losses.append(example_losses(model, torch.from_numpy(tokens), batch_size=batch_size))
+    return np.concatenate(ids), np.concatenate(losses)

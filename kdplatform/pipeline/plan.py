@@ -95,6 +95,26 @@ def _pretrain_stages(spec: JobSpec) -> list[Stage]:
     return out
 
 
+def base_scan_key(name: str) -> str:
+    """The stage key of the loss-only scan of the base `name` (the reference attack's calibration)."""
+    return f"scan/{base_key(name)}"
+
+
+def _base_scan_stages(spec: JobSpec) -> list[Stage]:
+    """One loss-only scan per base that a role starts from, on D and the held-out split: the reference
+    of the reference attack for every model fine-tuned from that base (each model's own base)."""
+    if spec.pretrain is None:
+        return []
+    roles = (spec.teacher, spec.baseline, spec.student, spec.hard_student, spec.filtered_student)
+    used = {rs.model.base for rs in roles if rs is not None and rs.model.base is not None}
+    cfg = {"measure": "loss", "batch_size": spec.scan.batch_size, "shard_size": spec.scan.shard_size}
+    return [
+        Stage(base_scan_key(name), StageKind.SCAN, cfg, (base_key(name), DATA_KEY), Role.BASE)
+        for name in spec.pretrain.bases
+        if name in used
+    ]
+
+
 def _fmt_t(t: float) -> str:
     return f"{t:g}"
 
@@ -161,9 +181,11 @@ def _eval_stages(spec: JobSpec, stages: list[Stage]) -> list[Stage]:
 def plan(spec: JobSpec) -> Plan:
     """The stage DAG of a job, in an order where every stage follows its inputs."""
     stages = [Stage(DATA_KEY, StageKind.DATA, spec.data.model_dump(mode="json")), *_pretrain_stages(spec)]
-    scan_cfg = spec.scan.model_dump(mode="json")
+    stages += _base_scan_stages(spec)
+    scan_cfg = spec.scan.model_dump(mode="json", exclude={"approximate_min_match"})
     canaries = spec.data.canaries
     canary_cfg = None if canaries is None else canaries.model_dump(mode="json") | {"vocab": "tokenizer"}
+    approx = spec.scan.approximate_min_match
 
     def train(
         key: str, role: Role, rs: RoleSpec, seed: int, deps: tuple[str, ...] = (DATA_KEY,), **kw
@@ -184,6 +206,11 @@ def plan(spec: JobSpec) -> Plan:
             stages.append(
                 Stage(f"canary/{key}", StageKind.CANARY, canary_cfg, (key, DATA_KEY), role, seed, t, obj)
             )
+        if approx is not None:
+            a_cfg = {"min_match": approx, "batch_size": spec.scan.batch_size}
+            a_deps = (key, f"scan/{key}", DATA_KEY)
+            a_key = f"approximate/{key}"
+            stages.append(Stage(a_key, StageKind.APPROXIMATE, a_cfg, a_deps, role, seed, t, obj))
 
     train(TEACHER_KEY, Role.TEACHER, spec.teacher, spec.seeds[0])
     for seed in spec.seeds:
@@ -235,7 +262,7 @@ def plan(spec: JobSpec) -> Plan:
                 (DATA_KEY, HARD_DATA_KEY),
             )
     if spec.classifier is not None:
-        scans = tuple(s.key for s in stages if s.kind == StageKind.SCAN)
+        scans = tuple(s.key for s in stages if s.kind == StageKind.SCAN and s.role != Role.BASE)
         stages.append(Stage(CLASSIFY_KEY, StageKind.CLASSIFY, spec.classifier.model_dump(mode="json"), scans))
     fs = spec.filtered_student
     if fs is not None:

@@ -343,3 +343,8 @@ class ScanSpec(Strict):
     audit_sample: Annotated[int, Field(ge=0)] = 32
     """Examples above the threshold re-decided too, drawn at random per shard (a check on the threshold);
     with audit_threshold: 0 and audit_sample: 0 nothing is re-decided."""
+    approximate_min_match: Annotated[int, Field(ge=0)] | None = None
+    """Approximate memorization (stage `approximate/...`, off by default): for every member whose greedy
+    continuation reproduces at least this many leading suffix tokens, the token-match share and the
+    normalized edit distance of the free greedy continuation against the true suffix. Not part of the
+    scan's identity: turning it on adds stages and rescans nothing."""

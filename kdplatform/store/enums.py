@@ -18,6 +18,8 @@ class StageKind(StrEnum):
     EVAL = "eval"
     """A trained model's lm-evaluation-harness scores (eval_results)."""
     CANARY = "canary"
+    APPROXIMATE = "approximate"
+    """Approximate memorization of one scanned model's long matches (migration 0011; optional)."""
     CROSS_SCAN = "cross_scan"
     """One of this job's models scanned on another job's examples (the `cross_scan:` section)."""
 

@@ -139,3 +139,37 @@ class EvalResult(Base):
     stderr: Mapped[float | None]
     n_samples: Mapped[int | None]
     """Documents evaluated (after `limit`); NULL for a group's aggregate, as stderr where lm-eval has none."""
+
+
+class ExampleLoss(Base):
+    """A model's loss on one example where the model is not scanned (migration 0011): a base's, the
+    reference of the reference attack for the models fine-tuned from it. Written by the base's loss-only
+    scan (stage `scan/pretrain/<name>`, scan_run_id), on the members of D and the held-out non-members."""
+
+    __tablename__ = "example_losses"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    """The model's run (the base's pretrain stage)."""
+    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    scan_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    loss: Mapped[float]
+    """Mean NLL (nats) over the L-1 predicted tokens, as scan_results.loss."""
+
+
+class ApproximateMemorization(Base):
+    """How close the free greedy continuation of an example with a long match comes to its true suffix
+    (migration 0011; the optional approximate stage, for members whose match_len reaches
+    scan.approximate_min_match)."""
+
+    __tablename__ = "approximate_memorization"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    example_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    scan_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    """The approximate stage's run."""
+    match_len: Mapped[int]
+    """Leading suffix tokens reproduced (scan_results.match_len of the same model)."""
+    token_match: Mapped[float]
+    """Share of the S suffix positions where the greedy continuation has the true token."""
+    edit_distance: Mapped[float]
+    """Levenshtein distance between the continuation's and the suffix's token ids, divided by S."""

@@ -22,12 +22,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from kdplatform.store.base import NAMING, Base, _id  # noqa: F401  (re-exported)
 from kdplatform.store.enums import InputKind, Role, StageKind, Status  # noqa: F401  (re-exported)
 from kdplatform.store.results import (  # noqa: F401  (re-exported: every table is in schema)
+    ApproximateMemorization,
     Canary,
     CanaryResult,
     ClassifierCoefficient,
     ClassifierTrial,
     CrossScanResult,
     EvalResult,
+    ExampleLoss,
     ExampleRisk,
     ExtractionScore,
     PrefixMemorization,
@@ -42,6 +44,8 @@ RUN_OWNED_TABLES: dict[str, str] = {
     "prefix_memorization": "scan_run_id",
     "canary_results": "scan_run_id",
     "cross_scan_results": "scan_run_id",
+    "example_losses": "scan_run_id",
+    "approximate_memorization": "scan_run_id",
     "checkpoints": "run_id",
     "run_inputs": "run_id",
     "classifier_trials": "run_id",
@@ -248,9 +252,6 @@ class GreedyContinuation(Base):
     tokens: Mapped[str] = mapped_column(Text)
     """Space-separated token ids."""
     text: Mapped[str] = mapped_column(Text)
-
-
-# Analysis results (migration 0002), written in bulk from kdplatform.analysis.classifier.to_arrow.
 
 
 class JobLockRow(Base):

@@ -26,7 +26,7 @@ def _job() -> dict:
         "teacher": {"model": {"preset": "tiny-teacher", "config": TINY}, "train": TRAIN},
         "baseline": {"model": {"preset": "tiny-student", "config": TINY}, "train": TRAIN},
         "student": {"model": {"preset": "tiny-student", "config": TINY}, "train": TRAIN},
-        "scan": {"shard_size": 8, "kld": True, "audit_sample": 2},
+        "scan": {"shard_size": 8, "kld": True, "audit_sample": 2, "approximate_min_match": 2},
     }
 
 
@@ -120,3 +120,27 @@ def test_library_report_and_attack_names(job_db):
     roles = ("| teacher", "| baseline", "| student")
     rows = [line for line in section.splitlines() if line.startswith(roles)]
     assert len(rows) == 2 * 3 and all(line.count("–") <= 2 for line in rows)  # baseline: no reference
+
+
+def test_approximate_memorization_reaches_the_view_and_the_report(job_db):
+    """The approximate stage (on in this job) scores the members with match_len >= 2 of every model; the
+    report's membership section quotes it per model group."""
+    from kdplatform.analysis.membership import approximate_rates
+    from kdplatform.analysis.report import render_report
+
+    engine, _ = job_db
+    job_id = q(engine, "SELECT id FROM jobs")[0][0]
+    got = approximate_rates(engine, job_id)
+    assert len(got) == 3 and set(got.members) == {tiny_data()["num_examples"]}
+    # Held-out rows may match too, but only members are scored.
+    members = q(
+        engine,
+        "SELECT s.run_id, COUNT(*) FROM scan_results s JOIN examples e ON e.example_id = s.example_id "
+        "AND e.dataset_id = s.dataset_id WHERE s.match_len >= 2 AND e.split = 'train' GROUP BY s.run_id",
+    )
+    assert dict(zip(got.run_id, got.long_matches, strict=True)) == {
+        r: dict(members).get(r, 0) for r in got.run_id
+    }
+    section = render_report(engine, "mia15").split("## Membership inference", 1)[1].split("\n## ", 1)[0]
+    line = next(x for x in section.splitlines() if x.startswith("Approximate memorization"))
+    assert "teacher: " in line and "baseline: " in line and "student forward_kl" in line

@@ -27,6 +27,7 @@ from kdplatform.memorization.scores import (
     min_k_mean,
     moments,
     tempered_logprob,
+    top_values,
     window_memorized,
 )
 
@@ -306,3 +307,16 @@ def test_moments_against_float64_also_where_the_plain_formula_cancels():
     sigma64 = np.sqrt((p * (lp64 - mu64[..., None]) ** 2).sum(-1))
     np.testing.assert_allclose(mu.numpy(), mu64, rtol=1e-6)
     np.testing.assert_allclose(sigma.numpy(), sigma64, rtol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 4096), (7, 50_277), (2, 3, 1000), (4, 100)])
+def test_top_values_equal_topk(shape):
+    """The blocked top-k gives torch.topk's values exactly: random logits, heavy ties (small integers),
+    masked -inf entries, a width not a multiple of the block, and widths too small to block."""
+    g = torch.Generator().manual_seed(int(np.random.default_rng().integers(1 << 30)))
+    z = torch.randn(*shape, generator=g) * 4
+    ties = torch.randint(0, 6, shape, generator=g).float()
+    masked = z.masked_fill(torch.rand(shape, generator=g) < 0.3, -torch.inf)
+    for x in (z, ties, masked, z[..., : shape[-1] - 3]):
+        for k in (1, 40, min(97, x.shape[-1])):
+            assert torch.equal(top_values(x, k), x.topk(k, dim=-1).values), (shape, k)

@@ -44,7 +44,7 @@ def _job(
             "teacher": {"model": {"base": "teacher"}, "train": TRAIN},
             "baseline": {"model": {"base": student}, "train": TRAIN},
             "student": {"model": {"base": student}, "train": TRAIN, "distill": {"converged_max_epochs": 2}},
-            "scan": {"shard_size": 16, "kld": False, "audit_sample": 0},
+            "scan": {"shard_size": 16, "kld": False, "audit_sample": 0, "approximate_min_match": 0},
         }
     )
 
@@ -169,7 +169,10 @@ def test_another_job_with_another_d_reuses_the_cached_bases(jobs):
         assert "reused cached base" in _block(said_b, key) and "epoch 1/1" not in _block(said_b, key)
         assert a.plan.hashes[key] == b.plan.hashes[key] and a.plan.hashes["data"] != b.plan.hashes["data"]
     for r in (a, b):
-        assert len(_q(r, "SELECT id FROM runs WHERE role = 'base' AND status = 'done'")) == 2
+        assert (
+            len(_q(r, "SELECT id FROM runs WHERE role = 'base' AND kind = 'pretrain' AND status = 'done'"))
+            == 2
+        )
         assert len(_q(r, "SELECT id FROM run_inputs WHERE kind = 'base'")) == 4
     assert sorted(p.name for p in (root / "_bases").iterdir()) == sorted(
         ["corpus", a.plan.hashes["pretrain/teacher"], a.plan.hashes["pretrain/student"]]
@@ -315,3 +318,67 @@ def test_bases_are_logged_models_and_inputs_of_the_models_fine_tuned_from_them(j
     for key in ("train/baseline/s0", "train/student/s0/forward_kl/T2"):
         assert base in {m.model_id for m in client.get_run(runs[key].mlflow_run_id).inputs.model_inputs}
     assert client.get_logged_model(base).tags["kdp.checkpoint"] == str(a.layout.base_dir("pretrain/student"))
+
+
+def test_each_base_is_scanned_for_its_loss_and_is_its_models_reference(jobs):
+    """Each base's loss-only scan stores its loss on every member and held-out example, and the reference
+    attack of each model subtracts its own base's loss (the teacher's base is not the others')."""
+    _, (a, _), _, _ = jobs
+    rows = _q(
+        a,
+        "SELECT r.stage_key, COUNT(*), COUNT(DISTINCT x.example_id) FROM example_losses x "
+        "JOIN runs r ON r.id = x.run_id GROUP BY r.stage_key ORDER BY 1",
+    )
+    n = a.spec.data.num_examples + a.spec.data.num_heldout
+    assert rows == [("pretrain/student", n, n), ("pretrain/teacher", n, n)]
+    edges = _q(
+        a,
+        "SELECT s.stage_key, s.role, i.kind, b.stage_key FROM run_inputs i JOIN runs s ON s.id = i.run_id "
+        "JOIN runs b ON b.id = i.input_run_id WHERE s.stage_key LIKE 'scan/pretrain/%' ORDER BY 1",
+    )
+    assert edges == [
+        ("scan/pretrain/student", "base", "model", "pretrain/student"),
+        ("scan/pretrain/teacher", "base", "model", "pretrain/teacher"),
+    ]
+    by_stage = dict(
+        _q(
+            a,
+            "SELECT r.stage_key, m.auc FROM membership_inference m JOIN runs r ON r.id = m.run_id "
+            "WHERE m.attack = 'reference'",
+        )
+    )
+    assert set(by_stage) == {
+        "train/teacher",
+        "train/baseline/s0",
+        "train/student/s0/forward_kl/T2",
+        "train/student_converged/s0",
+    }
+    # The teacher's reference score is minus its loss beyond its own base's, example by example.
+    got = _q(
+        a,
+        "SELECT s.loss - x.loss FROM scan_results s JOIN runs r ON r.id = s.run_id "
+        "JOIN run_inputs i ON i.run_id = r.id AND i.kind = 'base' "
+        "JOIN example_losses x ON x.run_id = i.input_run_id AND x.example_id = s.example_id "
+        "WHERE r.stage_key = 'train/teacher'",
+    )
+    assert len(got) == n and all(math.isfinite(v) for (v,) in got)
+
+
+def test_approximate_stage_scores_every_member_from_the_long_match_threshold(jobs):
+    """With scan.approximate_min_match 0, every member of D of every model gets its token-match share and
+    edit distance, exact where the scan found it memorized, and the view counts them."""
+    _, (a, _), _, _ = jobs
+    rows = _q(
+        a,
+        "SELECT a.run_id, a.match_len, a.token_match, a.edit_distance, s.memorized FROM "
+        "approximate_memorization a JOIN scan_results s ON s.run_id = a.run_id "
+        "AND s.example_id = a.example_id",
+    )
+    runs = {r for r, *_ in rows}
+    assert len(rows) == len(runs) * a.spec.data.num_examples and len(runs) == 4
+    suffix = a.spec.data.seq_len - a.spec.data.prefix_len
+    for _, match_len, token_match, edit, memorized in rows:
+        assert 0 <= edit <= 1 and match_len / suffix <= token_match <= 1
+        assert memorized == (token_match == 1) == (edit == 0)
+    view = _q(a, "SELECT run_id, members, long_matches FROM approximate_memorization_rates")
+    assert sorted(view) == sorted((r, a.spec.data.num_examples, a.spec.data.num_examples) for r in runs)

@@ -25,14 +25,17 @@ RUNS = {  # run id: (role, seed, status)
     4: ("student", 1, "done"),
     5: ("student", 2, "done"),  # no baseline of seed 2: referenced to both baselines
     6: ("student", 0, "stale"),
+    10: ("student", 0, "done"),  # no base: referenced to the baseline of seed 0
 }
+BASES = {7: "done", 8: "done", 9: "failed"}  # base run: the status of its loss-only scan (run 100 + id)
+BASE_OF = {1: 8, 3: 7, 4: 7, 6: 7, 2: 9}  # run: its base (the teacher's is another than the others')
 SETTINGS = ((1.0, 0), (0.7, 40))
 OTHER_PREFIX = (4,)
 
 
-def _study(seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """examples, scan_results, extraction_scores and prefix_memorization rows: members better fitted,
-    scores rounded so that ties occur (within and across the two classes)."""
+def _study(seed: int) -> tuple[pd.DataFrame, ...]:
+    """examples, scan_results, extraction_scores, prefix_memorization and example_losses rows: members
+    better fitted, scores rounded so that ties occur (within and across the two classes)."""
     rng = np.random.default_rng(seed)
     n = N_MEMBERS + N_HELDOUT
     ids = np.arange(n, dtype=np.int64) * 7 + 3
@@ -103,11 +106,23 @@ def _study(seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Data
                     }
                 )
             )
-    return examples, pd.concat(scans), pd.concat(extraction), pd.concat(prefix)
+    losses = [
+        pd.DataFrame(
+            {
+                "run_id": base,
+                "example_id": ids,
+                "dataset_id": 1,
+                "scan_run_id": 100 + base,
+                "loss": np.round(rng.normal(3.2, 0.5, n) - 0.1 * member, 1),
+            }
+        )
+        for base in BASES
+    ]
+    return examples, pd.concat(scans), pd.concat(extraction), pd.concat(prefix), pd.concat(losses)
 
 
 def _write(engine, frames) -> None:
-    examples, scans, extraction, prefix = frames
+    examples, scans, extraction, prefix, losses = frames
     job = dict(id=1, name="j", spec="{}", spec_hash="h", workdir="/w", created_at=at(0))
     dataset = dict(id=1, name="d", digest="x", source="builtin", tokenizer="bpe", vocab_size=9, seq_len=16)
     dataset |= dict(prefix_len=8, num_train=N_MEMBERS, num_val=0, path="/p", created_at=at(0))
@@ -122,6 +137,17 @@ def _write(engine, frames) -> None:
         + [
             run | dict(id=100 + i, stage_key=f"scan/{i}", kind="scan", role=role, seed=seed, status="done")
             for i, (role, seed, _) in RUNS.items()
+        ]
+        + [
+            run | dict(id=i, stage_key=f"pretrain/{i}", kind="pretrain", role="base", status="done")
+            for i in BASES
+        ]
+        + [
+            run | dict(id=100 + i, stage_key=f"scan/pretrain/{i}", kind="scan", role="base", status=status)
+            for i, status in BASES.items()
+        ],
+        "run_inputs": [
+            dict(id=i + 1, run_id=r, kind="base", input_run_id=b) for i, (r, b) in enumerate(BASE_OF.items())
         ],
     }
     with engine.begin() as conn:
@@ -132,6 +158,7 @@ def _write(engine, frames) -> None:
             ("scan_results", scans),
             ("extraction_scores", extraction),
             ("prefix_memorization", prefix),
+            ("example_losses", losses),
         ):
             db.bulk_insert(conn, table, pa.Table.from_pandas(frame, preserve_index=False))
 
@@ -157,8 +184,9 @@ def _tpr_at(member: np.ndarray, score: np.ndarray, fpr_max: float) -> float:
 
 
 def test_membership_inference_matches_sklearn(study):
-    engine, (examples, scans, _, _) = study
+    engine, (examples, scans, _, _, losses) = study
     got = _read(engine, "SELECT * FROM membership_inference").set_index(["run_id", "attack"])
+    base_loss = {b: g.set_index("example_id").loss for b, g in losses.groupby("run_id")}
     member = examples.set_index("example_id").split.eq("train")
     zlib = examples.set_index("example_id").zlib_entropy
     by_run = {r: g.set_index("example_id").loc[examples.example_id] for r, g in scans.groupby("run_id")}
@@ -168,7 +196,10 @@ def test_membership_inference_matches_sklearn(study):
         role, seed, _ = RUNS[run]
         s = by_run[run]
         ref = None
-        if role != "baseline":
+        if run in BASE_OF:  # its own base, once the base's loss-only scan is done
+            if BASES[BASE_OF[run]] == "done":
+                ref = base_loss[BASE_OF[run]].loc[s.index].to_numpy()
+        elif role != "baseline":
             refs = [b for b, (rl, sd, _) in RUNS.items() if rl == "baseline" and sd == seed] or [
                 b for b, (rl, _, _) in RUNS.items() if rl == "baseline"
             ]
@@ -183,12 +214,15 @@ def test_membership_inference_matches_sklearn(study):
             assert row.tpr_at_01pct_fpr == pytest.approx(_tpr_at(y, score, 0.001), abs=1e-12), (run, attack)
             assert (row.n_members, row.n_nonmembers) == (N_MEMBERS, N_HELDOUT)
             assert (row.role, row.job_id) == (role, 1)
-    assert sorted(got.index) == sorted(expected)  # the stale run and a baseline's reference: no rows
+    # No rows: the stale run, the reference of a baseline without a base or of a run whose base's loss
+    # scan failed; the bases themselves are not scanned runs.
+    assert sorted(got.index) == sorted(expected)
+    assert (1, "reference") in got.index and (2, "reference") not in got.index
     assert set(got.index.get_level_values("attack")) == set(ATTACKS)
 
 
 def test_extraction_rates_match_extraction_rate(study):
-    engine, (examples, _, extraction, _) = study
+    engine, (examples, _, extraction, _, _) = study
     got = _read(engine, "SELECT * FROM extraction_rates")
     member = examples.set_index("example_id").split.eq("train")
     done = {r for r, (_, _, status) in RUNS.items() if status == "done"}
@@ -204,7 +238,7 @@ def test_extraction_rates_match_extraction_rate(study):
 
 
 def test_prefix_memorization_rates_match_pandas(study):
-    engine, (examples, scans, _, prefix) = study
+    engine, (examples, scans, _, prefix, _) = study
     got = _read(engine, "SELECT * FROM prefix_memorization_rates")
     member = examples.set_index("example_id").split.eq("train")
     flags = pd.concat([scans.assign(prefix_len=8)[prefix.columns], prefix])
@@ -222,7 +256,7 @@ def test_prefix_memorization_rates_match_pandas(study):
 
 
 def test_older_views_count_members_only(study):
-    engine, (examples, scans, _, _) = study
+    engine, (examples, scans, _, _, _) = study
     members = set(examples.example_id[examples.split == "train"])
     rates = _read(engine, "SELECT run_id, examples, memorized FROM memorization_rates").set_index("run_id")
     for run, g in scans.groupby("run_id"):

@@ -65,10 +65,16 @@ def rows(engine: Engine) -> dict[str, list[tuple]]:
         }
 
 
-SCORE_VIEWS = {"membership_inference", "extraction_rates", "prefix_memorization_rates", "canary_memorization"}
-"""0005's views: over the held-out split and the scores, which this study (tables of 0001) has not; they
-are checked against sklearn and pandas in test_membership_views.py (0008's canary view, over canaries
-this study has not either, in test_canary_views.py)."""
+SCORE_VIEWS = {
+    "membership_inference",
+    "extraction_rates",
+    "prefix_memorization_rates",
+    "approximate_memorization_rates",
+    "canary_memorization",
+}
+"""0005's and 0011's views: over the held-out split and the scores, which this study (tables of 0001) has
+not; they are checked against sklearn and pandas in test_membership_views.py and test_approximate_view.py
+(0008's canary view, over canaries this study has not either, in test_canary_views.py)."""
 EVAL_VIEWS = {"eval_scores"}
 """0007's view, over lm-evaluation-harness scores, which this study has not (tests/evaluation checks it)."""
 CROSS_SCAN_VIEWS = {"cross_scan_examples", "cross_scan_overlap", "zlib_correlation"}

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from kdplatform.pipeline.context import StageContext
 from kdplatform.pipeline.stages import (
+    approximate,
     canary,
     classify,
     cross_scan,
@@ -34,4 +35,5 @@ STAGES: dict[StageKind, StageFn] = {
     StageKind.EVAL: evaluate.run,
     StageKind.CANARY: canary.run,
     StageKind.CROSS_SCAN: cross_scan.run,
+    StageKind.APPROXIMATE: approximate.run,
 }

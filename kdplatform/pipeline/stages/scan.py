@@ -2,7 +2,8 @@
 scores on every example of D and on the held-out non-members, written as Parquet shards, then ingested in
 one transaction with the stage's `done`. The held-out split is scanned with the same distribution support
 (vocab_size) as D, without the teacher's KL, greedy continuations or the audit: no view counts its
-memorization beside D's."""
+memorization beside D's. A base's scan (role base, `scan/pretrain/<name>`) is its loss alone:
+:mod:`.scan_base`."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from kdplatform.pipeline.datasets import HELDOUT_FILE
 from kdplatform.pipeline.errors import kill_point
 from kdplatform.pipeline.plan import TEACHER_KEY
 from kdplatform.pipeline.scan_scores import SCORE_COLUMNS, extraction_rows, prefix_rows
+from kdplatform.pipeline.stages import scan_base
 from kdplatform.store import db
-from kdplatform.store.schema import InputKind, Run, RunInput, ScanAudit
+from kdplatform.store.schema import InputKind, Role, Run, RunInput, ScanAudit
 
 SCAN_COLUMNS = [
     "example_id",
@@ -36,6 +38,9 @@ SCAN_COLUMNS = [
 
 
 def run(ctx: StageContext) -> None:
+    if ctx.stage.role == Role.BASE:  # a base: its loss alone, the reference attack's calibration
+        scan_base.run(ctx)
+        return
     import torch
 
     from kdplatform.memorization.audit import AuditConfig

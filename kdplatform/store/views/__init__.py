@@ -52,6 +52,7 @@ ORDER = (
     "cross_scan_examples",
     "cross_scan_overlap",
     "zlib_correlation",
+    "approximate_memorization_rates",
 )
 
 COLUMNS_READ: dict[str, tuple[tuple[str, str], ...]] = {
