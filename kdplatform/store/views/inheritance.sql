@@ -12,22 +12,33 @@
 -- n_teacher_not_baseline: |T∖B|.
 -- share_of_student: n_inherited / n_student (NULL when S is empty).
 -- share_of_teacher_not_baseline: n_inherited / n_teacher_not_baseline (the paper's 18 of 1,955).
-WITH triples AS (
+WITH sr AS MATERIALIZED (
+    SELECT * FROM scanned_runs
+), m AS MATERIALIZED (
+    SELECT run_id, dataset_id, example_id FROM memorized_examples
+), triples AS (
     -- include parts/triples.sql
-),
-inherited AS (
+), inherited AS (
     SELECT teacher_run_id, student_run_id, baseline_run_id, COUNT(*) AS n_inherited
-    FROM inherited_examples
+    FROM (
+        -- include parts/inherited_rows.sql
+    ) i
     GROUP BY teacher_run_id, student_run_id, baseline_run_id
-),
-counted AS (
+), teacher_baseline AS (
+    SELECT p.teacher_run_id, p.baseline_run_id, COUNT(*) AS n_both
+    FROM (SELECT DISTINCT dataset_id, teacher_run_id, baseline_run_id FROM triples) p
+    JOIN m a ON a.run_id = p.teacher_run_id AND a.dataset_id = p.dataset_id
+    JOIN m b ON b.run_id = p.baseline_run_id AND b.dataset_id = p.dataset_id AND b.example_id = a.example_id
+    GROUP BY p.teacher_run_id, p.baseline_run_id
+), counted AS (
     SELECT tr.*, COALESCE(i.n_inherited, 0) AS n_inherited,
            tr.n_teacher - COALESCE(o.n_both, 0) AS n_teacher_not_baseline
     FROM triples tr
     LEFT JOIN inherited i
       ON i.teacher_run_id = tr.teacher_run_id AND i.student_run_id = tr.student_run_id
      AND i.baseline_run_id = tr.baseline_run_id
-    LEFT JOIN run_overlap o ON o.run_a = tr.teacher_run_id AND o.run_b = tr.baseline_run_id
+    LEFT JOIN teacher_baseline o
+      ON o.teacher_run_id = tr.teacher_run_id AND o.baseline_run_id = tr.baseline_run_id
 )
 SELECT counted.*,
        CAST(n_inherited AS DOUBLE PRECISION) / NULLIF(n_student, 0) AS share_of_student,
