@@ -12,36 +12,44 @@
 -- n_teacher_not_baseline: |T∖B|.
 -- share_of_student: n_inherited / n_student (NULL when S is empty).
 -- share_of_teacher_not_baseline: n_inherited / n_teacher_not_baseline (the paper's 18 of 1,955).
-WITH sr AS MATERIALIZED (
-    SELECT * FROM scanned_runs
-), m AS MATERIALIZED (
-    SELECT run_id, dataset_id, example_id FROM memorized_examples
+WITH o AS MATERIALIZED (
+    SELECT * FROM run_overlap
+), tb AS (
+    SELECT job_id, dataset_id, run_a AS teacher_run_id, run_b AS baseline_run_id, seed_b AS baseline_seed,
+           n_a AS n_teacher, n_b AS n_baseline, n_both
+    FROM o
+    WHERE role_a = 'teacher' AND role_b = 'baseline'
+), ts AS (
+    SELECT job_id, dataset_id, run_a AS teacher_run_id, run_b AS student_run_id, role_b AS student_role,
+           seed_b AS student_seed, objective_b AS student_objective, temperature_b AS student_temperature,
+           n_b AS n_student
+    FROM o
+    WHERE role_a = 'teacher' AND role_b LIKE 'student%'
 ), triples AS (
-    -- include parts/triples.sql
+    -- parts/triples.sql, built on the pairs: a teacher has a pair with every baseline of its job and dataset
+    SELECT ts.job_id, ts.dataset_id, ts.teacher_run_id, ts.student_run_id, tb.baseline_run_id,
+           ts.student_role, ts.student_seed, ts.student_objective, ts.student_temperature, tb.baseline_seed,
+           tb.n_teacher, ts.n_student, tb.n_baseline, tb.n_both
+    FROM ts
+    JOIN tb
+      ON tb.job_id = ts.job_id AND tb.dataset_id = ts.dataset_id AND tb.teacher_run_id = ts.teacher_run_id
+    WHERE tb.baseline_seed = ts.student_seed OR NOT EXISTS (
+        SELECT 1 FROM tb b2
+        WHERE b2.teacher_run_id = ts.teacher_run_id AND b2.dataset_id = ts.dataset_id
+          AND b2.baseline_seed = ts.student_seed)
 ), inherited AS (
     SELECT teacher_run_id, student_run_id, baseline_run_id, COUNT(*) AS n_inherited
-    FROM (
-        -- include parts/inherited_rows.sql
-    ) i
+    FROM inherited_examples
     GROUP BY teacher_run_id, student_run_id, baseline_run_id
-), teacher_baseline AS (
-    SELECT p.teacher_run_id, p.baseline_run_id, COUNT(*) AS n_both
-    FROM (SELECT DISTINCT dataset_id, teacher_run_id, baseline_run_id FROM triples) p
-    JOIN m a ON a.run_id = p.teacher_run_id AND a.dataset_id = p.dataset_id
-    JOIN m b ON b.run_id = p.baseline_run_id AND b.dataset_id = p.dataset_id AND b.example_id = a.example_id
-    GROUP BY p.teacher_run_id, p.baseline_run_id
-), counted AS (
-    SELECT tr.*, COALESCE(i.n_inherited, 0) AS n_inherited,
-           tr.n_teacher - COALESCE(o.n_both, 0) AS n_teacher_not_baseline
-    FROM triples tr
-    LEFT JOIN inherited i
-      ON i.teacher_run_id = tr.teacher_run_id AND i.student_run_id = tr.student_run_id
-     AND i.baseline_run_id = tr.baseline_run_id
-    LEFT JOIN teacher_baseline o
-      ON o.teacher_run_id = tr.teacher_run_id AND o.baseline_run_id = tr.baseline_run_id
 )
-SELECT counted.*,
-       CAST(n_inherited AS DOUBLE PRECISION) / NULLIF(n_student, 0) AS share_of_student,
-       CAST(n_inherited AS DOUBLE PRECISION) / NULLIF(n_teacher_not_baseline, 0)
+SELECT tr.job_id, tr.dataset_id, tr.teacher_run_id, tr.student_run_id, tr.baseline_run_id, tr.student_role,
+       tr.student_seed, tr.student_objective, tr.student_temperature, tr.baseline_seed, tr.n_teacher,
+       tr.n_student, tr.n_baseline, COALESCE(i.n_inherited, 0) AS n_inherited,
+       tr.n_teacher - tr.n_both AS n_teacher_not_baseline,
+       CAST(COALESCE(i.n_inherited, 0) AS DOUBLE PRECISION) / NULLIF(tr.n_student, 0) AS share_of_student,
+       CAST(COALESCE(i.n_inherited, 0) AS DOUBLE PRECISION) / NULLIF(tr.n_teacher - tr.n_both, 0)
            AS share_of_teacher_not_baseline
-FROM counted
+FROM triples tr
+LEFT JOIN inherited i
+  ON i.teacher_run_id = tr.teacher_run_id AND i.student_run_id = tr.student_run_id
+ AND i.baseline_run_id = tr.baseline_run_id

@@ -13,4 +13,10 @@ WITH sr AS MATERIALIZED (
 ), triples AS (
     -- include parts/triples.sql
 )
--- include parts/inherited_rows.sql
+SELECT tr.job_id, tr.dataset_id, tr.teacher_run_id, tr.student_run_id, tr.baseline_run_id, mt.example_id
+FROM triples tr
+JOIN m mt ON mt.run_id = tr.teacher_run_id AND mt.dataset_id = tr.dataset_id
+JOIN m ms ON ms.run_id = tr.student_run_id AND ms.dataset_id = tr.dataset_id AND ms.example_id = mt.example_id
+LEFT JOIN m mb
+  ON mb.run_id = tr.baseline_run_id AND mb.dataset_id = tr.dataset_id AND mb.example_id = mt.example_id
+WHERE mb.example_id IS NULL
