@@ -12,44 +12,27 @@
 -- n_teacher_not_baseline: |T∖B|.
 -- share_of_student: n_inherited / n_student (NULL when S is empty).
 -- share_of_teacher_not_baseline: n_inherited / n_teacher_not_baseline (the paper's 18 of 1,955).
-WITH o AS MATERIALIZED (
-    SELECT * FROM run_overlap
-), tb AS (
-    SELECT job_id, dataset_id, run_a AS teacher_run_id, run_b AS baseline_run_id, seed_b AS baseline_seed,
-           n_a AS n_teacher, n_b AS n_baseline, n_both
-    FROM o
-    WHERE role_a = 'teacher' AND role_b = 'baseline'
-), ts AS (
-    SELECT job_id, dataset_id, run_a AS teacher_run_id, run_b AS student_run_id, role_b AS student_role,
-           seed_b AS student_seed, objective_b AS student_objective, temperature_b AS student_temperature,
-           n_b AS n_student
-    FROM o
-    WHERE role_a = 'teacher' AND role_b LIKE 'student%'
+WITH sr AS MATERIALIZED (
+    SELECT * FROM scanned_runs
 ), triples AS (
-    -- parts/triples.sql, built on the pairs: a teacher has a pair with every baseline of its job and dataset
-    SELECT ts.job_id, ts.dataset_id, ts.teacher_run_id, ts.student_run_id, tb.baseline_run_id,
-           ts.student_role, ts.student_seed, ts.student_objective, ts.student_temperature, tb.baseline_seed,
-           tb.n_teacher, ts.n_student, tb.n_baseline, tb.n_both
-    FROM ts
-    JOIN tb
-      ON tb.job_id = ts.job_id AND tb.dataset_id = ts.dataset_id AND tb.teacher_run_id = ts.teacher_run_id
-    WHERE tb.baseline_seed = ts.student_seed OR NOT EXISTS (
-        SELECT 1 FROM tb b2
-        WHERE b2.teacher_run_id = ts.teacher_run_id AND b2.dataset_id = ts.dataset_id
-          AND b2.baseline_seed = ts.student_seed)
-), inherited AS (
+    -- include parts/triples.sql
+),
+inherited AS (
     SELECT teacher_run_id, student_run_id, baseline_run_id, COUNT(*) AS n_inherited
     FROM inherited_examples
     GROUP BY teacher_run_id, student_run_id, baseline_run_id
+),
+counted AS (
+    SELECT tr.*, COALESCE(i.n_inherited, 0) AS n_inherited,
+           tr.n_teacher - COALESCE(o.n_both, 0) AS n_teacher_not_baseline
+    FROM triples tr
+    LEFT JOIN inherited i
+      ON i.teacher_run_id = tr.teacher_run_id AND i.student_run_id = tr.student_run_id
+     AND i.baseline_run_id = tr.baseline_run_id
+    LEFT JOIN run_overlap o ON o.run_a = tr.teacher_run_id AND o.run_b = tr.baseline_run_id
 )
-SELECT tr.job_id, tr.dataset_id, tr.teacher_run_id, tr.student_run_id, tr.baseline_run_id, tr.student_role,
-       tr.student_seed, tr.student_objective, tr.student_temperature, tr.baseline_seed, tr.n_teacher,
-       tr.n_student, tr.n_baseline, COALESCE(i.n_inherited, 0) AS n_inherited,
-       tr.n_teacher - tr.n_both AS n_teacher_not_baseline,
-       CAST(COALESCE(i.n_inherited, 0) AS DOUBLE PRECISION) / NULLIF(tr.n_student, 0) AS share_of_student,
-       CAST(COALESCE(i.n_inherited, 0) AS DOUBLE PRECISION) / NULLIF(tr.n_teacher - tr.n_both, 0)
+SELECT counted.*,
+       CAST(n_inherited AS DOUBLE PRECISION) / NULLIF(n_student, 0) AS share_of_student,
+       CAST(n_inherited AS DOUBLE PRECISION) / NULLIF(n_teacher_not_baseline, 0)
            AS share_of_teacher_not_baseline
-FROM triples tr
-LEFT JOIN inherited i
-  ON i.teacher_run_id = tr.teacher_run_id AND i.student_run_id = tr.student_run_id
- AND i.baseline_run_id = tr.baseline_run_id
+FROM counted
