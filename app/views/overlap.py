@@ -3,7 +3,6 @@ pairwise overlap matrix, inheritance counts, and the seed-consistency heatmap (F
 
 from __future__ import annotations
 
-import altair as alt
 import common
 import pandas as pd
 import plots
@@ -94,25 +93,7 @@ value = st.radio(
     format_func={"n_both": "|A ∩ B| (diagonal |A|)", "jaccard": "Jaccard |A ∩ B| / |A ∪ B|"}.get,
 )
 matrix = common.load("overlap_matrix", job_id, value=value)
-long = matrix.reset_index(names="A").melt(id_vars="A", var_name="B", value_name="value")
-order = list(matrix.index)
-heat = (
-    alt.Chart(long)
-    .mark_rect()
-    .encode(
-        x=alt.X("B:N", sort=order, title=None),
-        y=alt.Y("A:N", sort=order, title=None),
-        color=alt.Color("value:Q", scale=alt.Scale(scheme="blues")),
-        tooltip=["A", "B", "value"],
-    )
-)
-fmt = ",.0f" if value == "n_both" else ".2f"
-labels_layer = (
-    alt.Chart(long)
-    .mark_text(fontSize=10)
-    .encode(x=alt.X("B:N", sort=order), y=alt.Y("A:N", sort=order), text=alt.Text("value:Q", format=fmt))
-)
-st.altair_chart((heat + labels_layer).properties(height=max(220, 34 * len(order))), width="stretch")
+st.altair_chart(plots.overlap_heatmap(matrix, value), width="content")
 with st.expander("Every pair (run_overlap view)"):
     st.dataframe(common.load("overlap", job_id), hide_index=True)
 
@@ -159,24 +140,6 @@ else:
     if m.empty:
         st.info("No baseline runs to compare the students' seeds with.")
     else:
-        cells = m.stack().rename("examples").reset_index()
-        cells["baseline_seeds"] = cells["baseline_seeds"].astype(str)
-        cells["student_seeds"] = cells["student_seeds"].astype(str)
-        rows = [str(i) for i in reversed(m.index)]
-        base = alt.Chart(cells).encode(
-            x=alt.X(
-                "student_seeds:N", title="student seeds that memorized it", sort=[str(c) for c in m.columns]
-            ),
-            y=alt.Y("baseline_seeds:N", title="baseline seeds that memorized it", sort=rows),
-        )
-        st.altair_chart(
-            (
-                base.mark_rect().encode(
-                    color=alt.Color("examples:Q", scale=alt.Scale(type="symlog", scheme="oranges")),
-                    tooltip=["baseline_seeds", "student_seeds", "examples"],
-                )
-                + base.mark_text().encode(text=alt.Text("examples:Q", format=","))
-            ).properties(height=60 * len(rows) + 40, width=90 * len(m.columns) + 60),
-        )
+        st.altair_chart(plots.consistency_heatmap(m), width="content")
         st.dataframe(pd.DataFrame(m.to_numpy(), index=m.index, columns=m.columns))
         st.caption(f"{group.label}; every scanned example counts once, the (0, 0) cell included.")

@@ -37,7 +37,8 @@ def classifier_runs(db: Db, job_id: int) -> list[int]:
     return [int(x) for x in df["run_id"]]
 
 
-def _latest_classifier(db: Db, job_id: int, run_id: int | None) -> int | None:
+def latest_classifier(db: Db, job_id: int, run_id: int | None = None) -> int | None:
+    """`run_id` when given, else the job's latest classifier run (None when it has none)."""
     if run_id is not None:
         return run_id
     runs = classifier_runs(db, job_id)
@@ -62,7 +63,7 @@ def classifier_run(db: Db, job_id: int) -> dict[str, Any] | None:
 
 def classifier_summary(db: Db, job_id: int, run_id: int | None = None) -> pd.DataFrame:
     """Tables 4-7: mean and std over trials of each metric and standardized coefficient."""
-    run_id = _latest_classifier(db, job_id, run_id)
+    run_id = latest_classifier(db, job_id, run_id)
     if run_id is None:
         return pd.DataFrame(columns=["kind", "name", "mean", "std", "n_trials"])
     order = "CASE name " + " ".join(
@@ -92,7 +93,7 @@ def classifier_trials(db: Db, run_id: int) -> pd.DataFrame:
 
 def example_risk(db: Db, job_id: int, run_id: int | None = None) -> pd.DataFrame:
     """Risk scores of the job's latest classifier run (or `run_id`), highest first."""
-    run_id = _latest_classifier(db, job_id, run_id)
+    run_id = latest_classifier(db, job_id, run_id)
     if run_id is None:
         return pd.DataFrame(columns=["run_id", "example_id", "dataset_id", "risk", "predicted"])
     df = read(db, "SELECT * FROM example_risk WHERE run_id = :r ORDER BY risk DESC, example_id", r=run_id)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kdplatform.analysis.groups import Group, role_runs, student_group
-from kdplatform.analysis.overlap import memorized_ids, venn3
+from kdplatform.analysis.groups import Group, role_runs, scanned_runs, student_group
+from kdplatform.analysis.overlap import memorized_sets, pooled, venn_counts
 from kdplatform.analysis.reading import MEMBER_SCANS, Db, RunSet, read
 from kdplatform.store.schema import Role
 
@@ -60,13 +60,17 @@ class SoftHard:
 def soft_vs_hard(
     db: Db, job_id: int, soft_role: str = Role.STUDENT, hard_role: str = Role.STUDENT_HARD
 ) -> SoftHard | None:
-    """None when the job lacks scanned soft or hard students, a teacher or a baseline."""
-    soft, hard = student_group(db, job_id, soft_role), student_group(db, job_id, hard_role)
-    teacher, baseline = role_runs(db, job_id, Role.TEACHER), role_runs(db, job_id, Role.BASELINE)
+    """None when the job lacks scanned soft or hard students, a teacher or a baseline. The runs and their
+    memorized sets are read once each; the set algebra, the two Venn diagrams included, is done on them."""
+    runs = scanned_runs(db, job_id)
+    soft = student_group(db, job_id, soft_role, runs=runs)
+    hard = student_group(db, job_id, hard_role, runs=runs)
+    teacher, baseline = role_runs(db, job_id, Role.TEACHER, runs), role_runs(db, job_id, Role.BASELINE, runs)
     if soft is None or hard is None or not teacher or not baseline:
         return None
-    s, h = memorized_ids(db, soft.run_ids), memorized_ids(db, hard.run_ids)
-    t, b = memorized_ids(db, teacher), memorized_ids(db, baseline)
+    sets = memorized_sets(db, sorted({*soft.run_ids, *hard.run_ids, *teacher, *baseline}))
+    s, h = pooled(sets, soft.run_ids), pooled(sets, hard.run_ids)
+    t, b = pooled(sets, teacher), pooled(sets, baseline)
     difficult = h - s - b
     return SoftHard(
         soft=soft,
@@ -80,8 +84,8 @@ def soft_vs_hard(
         n_difficult_teacher=len(difficult & t),
         inherited_soft=len((t & s) - b),
         inherited_hard=len((t & h) - b),
-        soft_hard_baseline=venn3(db, soft.run_ids, hard.run_ids, baseline),
-        teacher_baseline_hard=venn3(db, teacher, baseline, hard.run_ids),
+        soft_hard_baseline=venn_counts(s, h, b),
+        teacher_baseline_hard=venn_counts(t, b, h),
     )
 
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kdplatform.analysis.classifier_results import example_risk
-from kdplatform.analysis.groups import Group, student_group
-from kdplatform.analysis.overlap import memorized_ids
-from kdplatform.analysis.reading import Db
+from kdplatform.analysis.classifier_results import example_risk, latest_classifier
+from kdplatform.analysis.groups import Group, scanned_runs, student_group
+from kdplatform.analysis.overlap import memorized_sets, pooled
+from kdplatform.analysis.reading import Db, read
 from kdplatform.store.schema import Role
 
 
@@ -42,6 +42,15 @@ def stored_exclusion(
     return exclusion_set(risk, threshold)
 
 
+def excluded_ids(db: Db, job_id: int) -> set[int]:
+    """stored_exclusion's set (the latest classifier run's `predicted` flags) without reading every risk."""
+    run_id = latest_classifier(db, job_id)
+    if run_id is None:
+        return set()
+    df = read(db, "SELECT example_id FROM example_risk WHERE run_id = :r AND predicted", r=run_id)
+    return {int(x) for x in df["example_id"]}
+
+
 @dataclass(frozen=True)
 class FilteringSummary:
     before: Group
@@ -64,12 +73,14 @@ def filtering_summary(
     db: Db, job_id: int, role: str = Role.STUDENT, filtered_role: str = Role.STUDENT_FILTERED
 ) -> FilteringSummary | None:
     """None when the job has no scanned `filtered_role` or `role` runs."""
-    after = student_group(db, job_id, filtered_role)
-    before = student_group(db, job_id, role)
+    runs = scanned_runs(db, job_id)
+    after = student_group(db, job_id, filtered_role, runs=runs)
+    before = student_group(db, job_id, role, runs=runs)
     if after is None or before is None:
         return None
-    excluded = {int(x) for x in stored_exclusion(db, job_id)}
-    mb, ma = memorized_ids(db, before.run_ids), memorized_ids(db, after.run_ids)
+    excluded = excluded_ids(db, job_id)
+    sets = memorized_sets(db, sorted({*before.run_ids, *after.run_ids}))
+    mb, ma = pooled(sets, before.run_ids), pooled(sets, after.run_ids)
     return FilteringSummary(
         before,
         after,

@@ -8,6 +8,9 @@ temperature (the configuration a sweep starts from), else the configuration with
 
 An analysis of one student group takes a `GroupChoice`: a Group (from `student_group` or `groups`), or a
 role for that role's default group; `chosen` resolves it, so the choice is made in one place.
+
+Each of these reads the job's scanned_runs, a pass over every scan row; an analysis that asks several of
+them passes the table it read once as `runs` (scanned_runs' rows of the job) instead.
 """
 
 from __future__ import annotations
@@ -113,9 +116,13 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def groups(db: Db, job_id: int, role: str) -> list[Group]:
+def _runs(db: Db, job_id: int, runs: pd.DataFrame | None) -> pd.DataFrame:
+    return scanned_runs(db, job_id) if runs is None else runs
+
+
+def groups(db: Db, job_id: int, role: str, runs: pd.DataFrame | None = None) -> list[Group]:
     """Every (objective, temperature) configuration of a role in the job, with its scanned runs."""
-    runs = scanned_runs(db, job_id)
+    runs = _runs(db, job_id, runs)
     runs = runs[runs["role"] == role]
     out: dict[tuple, list[int]] = {}
     for r in runs.itertuples():
@@ -130,9 +137,10 @@ def student_group(
     role: str = Role.STUDENT,
     objective: str | None = None,
     temperature: float | None = None,
+    runs: pd.DataFrame | None = None,
 ) -> Group | None:
     """The runs of `role` pooled as one model (see the module docstring for the default choice)."""
-    found = groups(db, job_id, role)
+    found = groups(db, job_id, role, runs)
     if objective is not None or temperature is not None:
         found = [
             g
@@ -149,9 +157,9 @@ def student_group(
     return max(found, key=lambda g: (len(g.run_ids), -min(g.run_ids)))
 
 
-def role_runs(db: Db, job_id: int, role: str) -> list[int]:
+def role_runs(db: Db, job_id: int, role: str, runs: pd.DataFrame | None = None) -> list[int]:
     """Every scanned run of a role in the job (all seeds and configurations)."""
-    runs = scanned_runs(db, job_id)
+    runs = _runs(db, job_id, runs)
     return [int(r) for r in runs.loc[runs["role"] == role, "run_id"]]
 
 
@@ -159,16 +167,19 @@ GroupChoice: TypeAlias = Group | str | None
 """A Group as given, a role for its default group (student_group), or None for no group."""
 
 
-def chosen(db: Db, job_id: int, group: GroupChoice) -> Group | None:
+def chosen(db: Db, job_id: int, group: GroupChoice, runs: pd.DataFrame | None = None) -> Group | None:
     """The group an analysis of one student group runs on (see GroupChoice)."""
-    return student_group(db, job_id, group) if isinstance(group, str) else group
+    return student_group(db, job_id, group, runs=runs) if isinstance(group, str) else group
 
 
-def trio(db: Db, job_id: int, group: GroupChoice) -> tuple[list[int], list[int], Group] | None:
+def trio(
+    db: Db, job_id: int, group: GroupChoice, runs: pd.DataFrame | None = None
+) -> tuple[list[int], list[int], Group] | None:
     """The teacher runs, the baseline runs and the student group that a three-way comparison needs; None
     when the job lacks a scanned teacher, baseline or that group."""
-    teacher, baseline = role_runs(db, job_id, Role.TEACHER), role_runs(db, job_id, Role.BASELINE)
-    student = chosen(db, job_id, group)
+    runs = _runs(db, job_id, runs)
+    teacher, baseline = role_runs(db, job_id, Role.TEACHER, runs), role_runs(db, job_id, Role.BASELINE, runs)
+    student = chosen(db, job_id, group, runs)
     if not teacher or not baseline or student is None:
         return None
     return teacher, baseline, student

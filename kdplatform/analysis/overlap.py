@@ -24,7 +24,7 @@ from kdplatform.analysis.groups import (
     scanned_runs,
     trio,
 )
-from kdplatform.analysis.reading import Db, RunSet, read
+from kdplatform.analysis.reading import MEMBER_SCANS, Db, RunSet, read
 from kdplatform.store.schema import Role
 
 REGIONS = ("A", "B", "C", "AB", "AC", "BC", "ABC")
@@ -41,6 +41,22 @@ def memorized_ids(db: Db, runs: RunSet) -> set[int]:
     """Examples memorized by any of the runs."""
     df = read(db, "SELECT DISTINCT example_id FROM memorized_examples WHERE run_id IN :r", r=_ids(runs))
     return {int(x) for x in df["example_id"]}
+
+
+def memorized_sets(db: Db, runs: RunSet) -> dict[int, set[int]]:
+    """Each run's memorized example ids, from one pass (an analysis pooling several run sets reads them
+    once and pools in Python: `pooled`)."""
+    ids = _ids(runs)
+    df = read(db, "SELECT run_id, example_id FROM memorized_examples WHERE run_id IN :r", r=ids)
+    out: dict[int, set[int]] = {r: set() for r in ids}
+    for run, examples in df.groupby("run_id")["example_id"]:
+        out[int(run)] = set(examples.astype(int).tolist())
+    return out
+
+
+def pooled(sets: dict[int, set[int]], runs: RunSet) -> set[int]:
+    """The union of the runs' memorized sets (seeds pooled), as memorized_ids gives it."""
+    return set().union(*(sets[r] for r in _ids(runs)))
 
 
 def overlap(db: Db, job_id: int) -> pd.DataFrame:
@@ -165,7 +181,19 @@ def venn3(db: Db, a: RunSet, b: RunSet, c: RunSet) -> pd.DataFrame:
         c=ic,
         abc=sorted(set(ia + ib + ic)),
     )
-    found = {(int(r.in_a), int(r.in_b), int(r.in_c)): int(r.n) for r in counts.itertuples()}
+    return _regions({(int(r.in_a), int(r.in_b), int(r.in_c)): int(r.n) for r in counts.itertuples()})
+
+
+def venn_counts(a: set[int], b: set[int], c: set[int]) -> pd.DataFrame:
+    """venn3's seven region counts from three sets of example ids in hand (pure)."""
+    found: dict[tuple[int, int, int], int] = {}
+    for x in a | b | c:
+        key = (int(x in a), int(x in b), int(x in c))
+        found[key] = found.get(key, 0) + 1
+    return _regions(found)
+
+
+def _regions(found: dict[tuple[int, int, int], int]) -> pd.DataFrame:
     rows = []
     for region in REGIONS:
         key = tuple(int(x in region) for x in "ABC")
@@ -216,9 +244,11 @@ class JobVenn:
         return self["AB"] + self["ABC"]
 
 
-def job_venn(db: Db, job_id: int, group: GroupChoice = Role.STUDENT) -> JobVenn | None:
+def job_venn(
+    db: Db, job_id: int, group: GroupChoice = Role.STUDENT, runs: pd.DataFrame | None = None
+) -> JobVenn | None:
     """Figure 4 for a job: None when it lacks a scanned teacher, baseline or that student group."""
-    found = trio(db, job_id, group)
+    found = trio(db, job_id, group, runs)
     if found is None:
         return None
     teacher, baseline, student = found
@@ -249,18 +279,26 @@ def consistency_matrix(db: Db, job_id: int, group: GroupChoice = Role.STUDENT) -
     """Figure 3: examples by how many baseline seeds (rows) and student seeds (columns) memorized them.
 
     Rows run 0..number of baseline runs and columns 0..number of student runs of the group, zeros kept.
+    The cells are seed_consistency's GROUP BY; when every baseline run and every run of the group scanned
+    the same dense range of example ids of one dataset (as a scan stage does: every example of D), they
+    are counted from the memorized rows alone (consistency_cells), the same numbers without a pass per
+    example over every scan row.
     """
-    g = chosen(db, job_id, group)
+    runs = scanned_runs(db, job_id)
+    g = chosen(db, job_id, group, runs)
     if g is None:
         return pd.DataFrame()
-    cells = read(
-        db,
-        "SELECT n_baseline_memorized, n_student_memorized, MAX(n_baseline_runs) AS nb, "
-        "MAX(n_student_runs) AS ns, COUNT(*) AS n FROM seed_consistency "
-        f"WHERE job_id = :j AND {group_filter()} GROUP BY n_baseline_memorized, n_student_memorized",
-        j=job_id,
-        **group_params(g),
-    )
+    baseline = [int(r) for r in runs.loc[runs["role"] == Role.BASELINE, "run_id"]]
+    cells = consistency_cells(db, baseline, list(g.run_ids))
+    if cells is None:
+        cells = read(
+            db,
+            "SELECT n_baseline_memorized, n_student_memorized, MAX(n_baseline_runs) AS nb, "
+            "MAX(n_student_runs) AS ns, COUNT(*) AS n FROM seed_consistency "
+            f"WHERE job_id = :j AND {group_filter()} GROUP BY n_baseline_memorized, n_student_memorized",
+            j=job_id,
+            **group_params(g),
+        )
     if cells.empty:
         return pd.DataFrame()
     nb, ns = int(cells["nb"].max()), int(cells["ns"].max())
@@ -273,3 +311,41 @@ def consistency_matrix(db: Db, job_id: int, group: GroupChoice = Role.STUDENT) -
         m.loc[int(r.n_baseline_memorized), int(r.n_student_memorized)] = int(r.n)
     m.attrs["group"] = g
     return m
+
+
+def consistency_cells(db: Db, baseline: list[int], student: list[int]) -> pd.DataFrame | None:
+    """seed_consistency's cells for one group (n_baseline_memorized, n_student_memorized, nb, ns, n) from
+    the memorized rows, when every run (baseline and student) covers the same ids lo..hi of one dataset
+    (count = hi - lo + 1: run and example are the key of scan_results, so that range is its whole set);
+    None otherwise (or without baseline runs), for the caller to read the view."""
+    if not baseline or not student:
+        return None
+    cover = read(
+        db,
+        f"SELECT run_id, dataset_id, COUNT(*) AS n, MIN(example_id) AS lo, MAX(example_id) AS hi "
+        f"FROM {MEMBER_SCANS} s WHERE run_id IN :r GROUP BY run_id, dataset_id",
+        r=baseline + student,
+    )
+    spans = {(int(r.dataset_id), int(r.n), int(r.lo), int(r.hi)) for r in cover.itertuples()}
+    if len(cover) != len(baseline) + len(student) or len(spans) != 1:
+        return None
+    _, n, lo, hi = spans.pop()
+    if hi - lo + 1 != n:
+        return None
+    counts = read(
+        db,
+        "SELECT nb_m AS n_baseline_memorized, ns_m AS n_student_memorized, COUNT(*) AS n FROM ("
+        " SELECT example_id, SUM(CASE WHEN run_id IN :b THEN 1 ELSE 0 END) AS nb_m,"
+        "  SUM(CASE WHEN run_id IN :s THEN 1 ELSE 0 END) AS ns_m"
+        " FROM memorized_examples WHERE run_id IN :r GROUP BY example_id"
+        ") t GROUP BY nb_m, ns_m",
+        b=baseline,
+        s=student,
+        r=baseline + student,
+    )
+    zero = n - int(counts["n"].sum())
+    cells = pd.concat(
+        [counts, pd.DataFrame({"n_baseline_memorized": [0], "n_student_memorized": [0], "n": [zero]})]
+    )
+    cells = cells[cells["n"] > 0].assign(nb=len(baseline), ns=len(student))
+    return cells.reset_index(drop=True)

@@ -2,6 +2,10 @@
 headless Chromium (Debian's `chromium` driven by Playwright through executable_path), a full-page
 screenshot saved per page, and no Streamlit exception box on any of them.
 
+On the overlap page the two heatmaps are checked as drawn: every run label of the pairwise matrix is on
+its axes in full (no label cut to an ellipsis), and the seed-consistency grid, of the three-seed group
+and of a one-seed group, is a block of square-ish cells, not a bar squashed over the page.
+
 Skipped, with the reason, when Playwright or Chromium is missing:
     .venv/bin/pip install playwright && apt-get install -y chromium
 Screenshots go to $KDP_SCREENSHOT_DIR when set, else to the test's temporary directory (printed).
@@ -122,6 +126,43 @@ def snap(page, path: Path) -> None:
     page.set_viewport_size({"width": 1400, "height": 1000})
 
 
+def chart_texts(chart) -> list[str]:
+    """The text of a drawn Vega-Lite chart (Streamlit renders them as SVG)."""
+    return chart.evaluate("c => [...c.querySelectorAll('svg text')].map(t => t.textContent)")
+
+
+def consistency_shape(page) -> str | None:
+    """What is wrong with the seed-consistency heatmap (the page's last chart), or None."""
+    chart = page.locator('[data-testid="stVegaLiteChart"]').last
+    box = chart.bounding_box()
+    if box is None or box["width"] < 150 or box["height"] < 150:
+        return f"seed-consistency heatmap too small: {box}"
+    if not 0.4 <= box["height"] / box["width"] <= 2.5:
+        return f"seed-consistency heatmap squashed: {box['width']:.0f} x {box['height']:.0f} px"
+    return None
+
+
+def overlap_checks(page, synthetic_url: str) -> list[str]:
+    """The overlap page's heatmaps: labels in full, a seed-consistency grid of cells for 3 and 1 seeds."""
+    from kdplatform.analysis import overlap
+
+    failures = []
+    labels = list(overlap.overlap_matrix(synthetic_url, 1).index)
+    drawn = chart_texts(page.locator('[data-testid="stVegaLiteChart"]').first)
+    missing = [x for x in labels if drawn.count(x) < 2]  # once on each axis
+    if missing or any(t.endswith("…") for t in drawn):
+        failures.append(f"pairwise overlap: labels cut off or missing: {missing}")
+    if problem := consistency_shape(page):
+        failures.append(problem)
+    picker = page.locator('[data-testid="stSelectbox"]').filter(has_text="Student group")
+    picker.get_by_role("button", name="Open").click()
+    page.get_by_role("option").filter(has_text="T=1 (1 seed)").first.click()
+    wait_until_idle(page)
+    if problem := consistency_shape(page):
+        failures.append(f"one seed: {problem}")
+    return failures
+
+
 def test_every_page_in_chromium(server, browser_env, synthetic_url, tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
@@ -160,6 +201,9 @@ def test_every_page_in_chromium(server, browser_env, synthetic_url, tmp_path_fac
                 title = page.locator("h1").first.inner_text()
                 if not title.strip():
                     failures.append(f"{name}: no title")
+                if name == "overlap":
+                    failures += overlap_checks(page, synthetic_url)
+                    snap(page, shots / f"{i + 1:02d}-{name}-one-seed.png")
             # two interactions: an example with a near miss (highlighted mismatch), a console query
             page.goto(f"{server}/examples?job=bench&example={near_miss}", wait_until="domcontentloaded")
             wait_until_idle(page)

@@ -65,7 +65,7 @@ where they exist, as a view over a table that a later migration adds is left out
 _ENTRY = re.compile(r"^([a-z_][a-z0-9_]*(?:, [a-z_][a-z0-9_]*)*): (.+)$")
 _RELATION = re.compile(r"(?<!DISTINCT )\b(?:FROM|JOIN)\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 _INCLUDE = re.compile(r"^( *)-- include (parts/[a-z_]+\.sql) *$", re.MULTILINE)
-_CTE = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s+AS\s*\(", re.IGNORECASE)
+_CTE = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s+AS\s+(?:NOT\s+)?(?:MATERIALIZED\s*)?\(", re.IGNORECASE)
 
 
 class ViewFileError(ValueError):

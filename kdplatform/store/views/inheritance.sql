@@ -12,7 +12,9 @@
 -- n_teacher_not_baseline: |T∖B|.
 -- share_of_student: n_inherited / n_student (NULL when S is empty).
 -- share_of_teacher_not_baseline: n_inherited / n_teacher_not_baseline (the paper's 18 of 1,955).
-WITH triples AS (
+WITH sr AS MATERIALIZED (
+    SELECT * FROM scanned_runs
+), triples AS (
     -- include parts/triples.sql
 ),
 inherited AS (

@@ -6,14 +6,16 @@
 -- examples: examples scanned.
 -- memorized: how many of them the run memorized.
 -- rate_pct: 100 * memorized / examples.
+WITH per_run AS (
+    SELECT s.run_id, COUNT(*) AS examples, COUNT(*) FILTER (WHERE s.memorized) AS memorized
+    FROM (
+        -- include parts/member_scan_results.sql
+    ) s
+    GROUP BY s.run_id
+)
 SELECT r.job_id, s.run_id, r.role, r.seed, r.temperature, r.objective, m.name AS model_name,
-       COUNT(*) AS examples,
-       SUM(CASE WHEN s.memorized THEN 1 ELSE 0 END) AS memorized,
-       100.0 * SUM(CASE WHEN s.memorized THEN 1 ELSE 0 END) / COUNT(*) AS rate_pct
-FROM (
-    -- include parts/member_scan_results.sql
-) s
+       s.examples, s.memorized, 100.0 * s.memorized / s.examples AS rate_pct
+FROM per_run s
 JOIN runs r ON r.id = s.run_id
 LEFT JOIN models m ON m.id = r.model_id
 WHERE r.status = 'done'
-GROUP BY r.job_id, s.run_id, r.role, r.seed, r.temperature, r.objective, m.name

@@ -10,10 +10,14 @@
 -- n_a_only, n_b_only: |A∖B|, |B∖A|.
 -- jaccard: |A∩B| / |A∪B| (NULL when both are empty).
 -- share_of_a_in_b: |A∩B| / |A| (NULL when A is empty).
-WITH inter AS (
+WITH sr AS MATERIALIZED (
+    SELECT * FROM scanned_runs
+), m AS MATERIALIZED (
+    SELECT run_id, dataset_id, example_id FROM memorized_examples
+), inter AS (
     SELECT a.run_id AS run_a, b.run_id AS run_b, a.dataset_id, COUNT(*) AS n_both
-    FROM memorized_examples a
-    JOIN memorized_examples b
+    FROM m a
+    JOIN m b
       ON b.dataset_id = a.dataset_id AND b.example_id = a.example_id AND b.run_id <> a.run_id
     GROUP BY a.run_id, b.run_id, a.dataset_id
 ), pairs AS (
@@ -23,8 +27,8 @@ WITH inter AS (
            y.role AS role_b, y.seed AS seed_b, y.objective AS objective_b,
            y.temperature AS temperature_b, y.model_family AS model_family_b,
            x.memorized AS n_a, y.memorized AS n_b, COALESCE(i.n_both, 0) AS n_both
-    FROM scanned_runs x
-    JOIN scanned_runs y
+    FROM sr x
+    JOIN sr y
       ON y.job_id = x.job_id AND y.dataset_id = x.dataset_id AND y.run_id <> x.run_id
     LEFT JOIN inter i ON i.run_a = x.run_id AND i.run_b = y.run_id AND i.dataset_id = x.dataset_id
 )

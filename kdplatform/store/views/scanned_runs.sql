@@ -6,14 +6,17 @@
 -- model_family, model_name: the run's model (NULL when the run has none).
 -- examples: examples scanned.
 -- memorized: how many of them the run memorized.
+WITH per_run AS (
+    SELECT s.dataset_id, s.run_id, COUNT(*) AS examples,
+           COUNT(*) FILTER (WHERE s.memorized) AS memorized
+    FROM (
+        -- include parts/member_scan_results.sql
+    ) s
+    GROUP BY s.dataset_id, s.run_id
+)
 SELECT r.job_id, s.dataset_id, s.run_id, r.role, r.seed, r.temperature, r.objective,
-       m.family AS model_family, m.name AS model_name, COUNT(*) AS examples,
-       CAST(SUM(CASE WHEN s.memorized THEN 1 ELSE 0 END) AS BIGINT) AS memorized
-FROM (
-    -- include parts/member_scan_results.sql
-) s
+       m.family AS model_family, m.name AS model_name, s.examples, s.memorized
+FROM per_run s
 JOIN runs r ON r.id = s.run_id
 LEFT JOIN models m ON m.id = r.model_id
 WHERE r.status = 'done'
-GROUP BY r.job_id, s.dataset_id, s.run_id, r.role, r.seed, r.temperature, r.objective, m.family,
-         m.name
