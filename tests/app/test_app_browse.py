@@ -250,11 +250,12 @@ def test_page_says_busy_instead_of_failing(open_page, synthetic_url, tmp_path, m
     path = tmp_path / "busy-page.duckdb"
     shutil.copy(synthetic_url.removeprefix("duckdb:///"), path)
     monkeypatch.setenv("KDP_DB_WAIT_S", "0.3")
-    writer = hold_write_lock(str(path), 4)
+    writer = hold_write_lock(str(path), 600)  # held until the page is drawn, however slow the machine
     try:
         at = open_page(f"duckdb:///{path}", "memorization")
         assert any("busy" in w.value for w in at.warning), [w.value for w in at.warning]
     finally:
+        writer.terminate()
         writer.wait(timeout=30)
 
 

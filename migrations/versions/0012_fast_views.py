@@ -10,8 +10,8 @@ memorized counts are BIGINT on DuckDB too, where the latter was HUGEINT). No tab
 The downgrade makes the views again from the same files (their results are 0005's), as 0005's own
 downgrade does.
 
-Revision ID: 0011
-Revises: 0005
+Revision ID: 0012
+Revises: 0011
 
 """
 
@@ -22,8 +22,8 @@ from alembic import op
 from kdplatform.store import views
 
 # revision identifiers, used by Alembic.
-revision: str = "0011"
-down_revision: str | Sequence[str] | None = "0005"
+revision: str = "0012"
+down_revision: str | Sequence[str] | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
