@@ -26,9 +26,10 @@ demo: setup
 	$(BIN)/kdplatform run jobs/quickstart.yaml
 
 # lint-imports first: a broken wall (pyproject's [tool.importlinter]) fails in seconds, with its import chain.
+# Then two pytest-xdist workers, each given whole test files (module fixtures are built once).
 test: $(DEV_STAMP)
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 dashboard: setup
 	$(BIN)/kdplatform dashboard jobs/quickstart.yaml
