@@ -33,13 +33,12 @@ def canary_section(db: Db, job_id: int) -> list[str]:
     return [
         "## Canaries by duplication count",
         "",
-        f"{per} synthetic canaries per count (a random prefix, a fixed template and a random secret of "
-        "digits that ends the suffix) were in the training data ×1, ×2, … times each; the natural examples' "
-        "tables leave them out. Memorized: greedy decoding of the prefix reproduces the whole suffix, "
-        "secret included (mean over seeds, of "
-        f"{per}). Exposure: log2(R + 1) - log2(rank) of the true secret among R random alternatives under "
-        f"the model's suffix log-likelihood, in bits (at most {top:.2f}; about 1.4 for a model that has "
-        "not seen the canary).",
+        f"{per} synthetic {'canary' if per == 1 else 'canaries'} per count (a random prefix, a fixed "
+        "template and a random secret of digits that ends the suffix) were in the training data ×1, ×2, "
+        "… times each; the natural examples' tables leave them out. Memorized: greedy decoding of the "
+        f"prefix reproduces the whole suffix, secret included (mean over seeds, of {per}). Exposure: "
+        "log2(R + 1) - log2(rank) of the true secret among R random alternatives under the model's suffix "
+        f"log-likelihood, in bits (at most {top:.2f}; about 1.4 for a model that has not seen the canary).",
         "",
         "Canaries memorized:",
         "",

@@ -23,7 +23,8 @@ def pct(num: int, den: int) -> str:
 
 
 def share_pct(x: object) -> str:
-    return "–" if x is None else f"{100 * float(x):.1f}%"
+    """A share as a percentage; "–" when there is none (NULL, or NaN: a share of an empty set)."""
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * float(x):.1f}%"
 
 
 def pm(mean: object, std: object) -> str:
