@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+from kdplatform.store.materialized import include_name
 from kdplatform.store.schema import Base
 
 config = context.config
@@ -14,10 +15,10 @@ def run_migrations_online() -> None:
     if connection is None:
         url = config.get_main_option("sqlalchemy.url")
         with create_engine(url).begin() as conn:
-            context.configure(connection=conn, target_metadata=target_metadata)
+            context.configure(connection=conn, target_metadata=target_metadata, include_name=include_name)
             context.run_migrations()
         return
-    context.configure(connection=connection, target_metadata=target_metadata)
+    context.configure(connection=connection, target_metadata=target_metadata, include_name=include_name)
     context.run_migrations()
 
 

@@ -13,7 +13,7 @@ import math
 import pandas as pd
 
 from kdplatform.analysis.groups import Group, GroupChoice, chosen, group_filter, group_params, scanned_runs
-from kdplatform.analysis.reading import Db, read
+from kdplatform.analysis.reading import Db, read_job
 from kdplatform.store.schema import Role
 
 
@@ -23,10 +23,10 @@ def features(db: Db, job_id: int, role: GroupChoice = Role.STUDENT) -> pd.DataFr
     g = chosen(db, job_id, role)
     if g is None:
         return pd.DataFrame()
-    df = read(
+    df = read_job(
         db,
+        job_id,
         f"SELECT * FROM example_features WHERE job_id = :j AND {group_filter()} ORDER BY example_id",
-        j=job_id,
         **group_params(g),
     )
     for col in ("teacher_memorized", "easy", "student_memorized"):
@@ -37,7 +37,7 @@ def features(db: Db, job_id: int, role: GroupChoice = Role.STUDENT) -> pd.DataFr
 
 def easy_examples(db: Db, job_id: int) -> pd.DataFrame:
     """Figure 5's red points: memorized by the teacher and a baseline seed."""
-    return read(db, "SELECT * FROM easy_examples WHERE job_id = :j ORDER BY example_id", j=job_id)
+    return read_job(db, job_id, "SELECT * FROM easy_examples WHERE job_id = :j ORDER BY example_id")
 
 
 def sample_step(n: int, sample: int) -> int:
@@ -71,8 +71,9 @@ def easy_scatter(db: Db, job_id: int, sample: int = 25_000) -> pd.DataFrame:
     if not n:
         return pd.DataFrame(columns=cols)
     step = sample_step(n, sample)
-    df = read(
+    df = read_job(
         db,
+        job_id,
         """
         WITH easy AS (
             SELECT example_id, zlib_entropy, zlib_bits_per_token, baseline_ppl FROM easy_examples
@@ -89,7 +90,6 @@ def easy_scatter(db: Db, job_id: int, sample: int = 25_000) -> pd.DataFrame:
         FROM others o LEFT JOIN examples e ON e.dataset_id = :d AND e.example_id = o.example_id
         ORDER BY easy DESC, example_id
         """,
-        j=job_id,
         d=dataset,
         step=step,
     )
@@ -117,15 +117,15 @@ def feature_sample(db: Db, job_id: int, group: Group, sample: int = 20_000) -> p
     if dataset is None:
         return pd.DataFrame(columns=cols)
     step = sample_step(n, sample)
-    df = read(
+    df = read_job(
         db,
+        job_id,
         f"""
         SELECT {", ".join(cols)} FROM example_features
         WHERE job_id = :j AND dataset_id = :d AND {group_filter()}
           AND (student_memorized OR MOD(example_id, :step) = 0)
         ORDER BY example_id
         """,
-        j=job_id,
         d=dataset,
         step=step,
         **group_params(group),
@@ -145,8 +145,9 @@ def kld_categories(db: Db, job_id: int, group: Group) -> pd.DataFrame:
     dataset, _ = _dataset_and_size(db, job_id, group.run_ids[0])
     if dataset is None:
         return pd.DataFrame(columns=["example_id", "category", "baseline_ppl", "teacher_student_kld"])
-    return read(
+    return read_job(
         db,
+        job_id,
         f"""
         SELECT example_id,
                CASE WHEN n_baseline_memorized > 0 AND student_memorized THEN 'baseline & student'
@@ -158,7 +159,6 @@ def kld_categories(db: Db, job_id: int, group: Group) -> pd.DataFrame:
           AND (n_baseline_memorized > 0 OR student_memorized)
         ORDER BY example_id
         """,
-        j=job_id,
         d=dataset,
         **group_params(group),
     )

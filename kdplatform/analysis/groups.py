@@ -22,7 +22,7 @@ from typing import Any, TypeAlias
 import pandas as pd
 
 from kdplatform.analysis.jobs import job_info
-from kdplatform.analysis.reading import Db, none_if_null, read
+from kdplatform.analysis.reading import Db, none_if_null, read, read_job
 from kdplatform.store.schema import Role
 
 
@@ -78,7 +78,7 @@ def _scanned_order(p: str = "") -> str:
 def scanned_runs(db: Db, job_id: int) -> pd.DataFrame:
     """The job's scanned models (the scanned_runs view): run id, scanned dataset, role, seed, objective,
     temperature, model, examples and memorized counts; teacher first, then baseline and students."""
-    return read(db, f"SELECT * FROM scanned_runs WHERE job_id = :j ORDER BY {_scanned_order()}", j=job_id)
+    return read_job(db, job_id, f"SELECT * FROM scanned_runs WHERE job_id = :j ORDER BY {_scanned_order()}")
 
 
 def scanned(db: Db, job_id: int | None = None) -> pd.DataFrame:

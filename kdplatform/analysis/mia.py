@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 
 from kdplatform.analysis.features import features as example_features
 from kdplatform.analysis.groups import GroupChoice, trio
-from kdplatform.analysis.reading import MEMBER_SCANS, Db, read
+from kdplatform.analysis.reading import Db, read
 from kdplatform.store.schema import Role
 
 MIA_FEATURES = ("teacher_ppl", "baseline_ppl", "teacher_student_kld", "teacher_baseline_kld", "zlib_entropy")
@@ -70,7 +70,7 @@ def mechanism_points(db: Db, job_id: int, group: GroupChoice = Role.STUDENT) -> 
     student = list(g.run_ids)
     return read(
         db,
-        f"""
+        """
         WITH flags AS (
             SELECT example_id,
                    MAX(CASE WHEN run_id IN :t THEN 1 ELSE 0 END) AS in_t,
@@ -82,17 +82,14 @@ def mechanism_points(db: Db, job_id: int, group: GroupChoice = Role.STUDENT) -> 
             WHERE in_t = 1 AND in_b = 1 AND in_s = 0
             UNION ALL
             SELECT example_id, 'student_memorized' AS subset FROM flags WHERE in_s = 1
-        ), scores AS (
-            SELECT example_id, suffix_logprob, suffix_entropy,
-                   CASE WHEN run_id IN :t THEN 'teacher' WHEN run_id IN :b THEN 'baseline'
-                        ELSE 'student' END AS model
-            FROM {MEMBER_SCANS} s WHERE run_id IN :all
         )
-        SELECT u.subset, c.model, u.example_id, AVG(c.suffix_logprob) AS suffix_logprob,
-               AVG(c.suffix_entropy) AS suffix_entropy
-        FROM subsets u JOIN scores c ON c.example_id = u.example_id
-        GROUP BY u.subset, c.model, u.example_id
-        ORDER BY u.subset, c.model, u.example_id
+        SELECT u.subset,
+               CASE WHEN s.run_id IN :t THEN 'teacher' WHEN s.run_id IN :b THEN 'baseline'
+                    ELSE 'student' END AS model,
+               u.example_id, AVG(s.suffix_logprob) AS suffix_logprob, AVG(s.suffix_entropy) AS suffix_entropy
+        FROM subsets u JOIN scan_results s ON s.example_id = u.example_id AND s.run_id IN :all
+        GROUP BY 1, 2, 3
+        ORDER BY 1, 2, 3
         """,
         t=teacher,
         b=baseline,

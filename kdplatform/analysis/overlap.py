@@ -24,7 +24,7 @@ from kdplatform.analysis.groups import (
     scanned_runs,
     trio,
 )
-from kdplatform.analysis.reading import MEMBER_SCANS, Db, RunSet, read
+from kdplatform.analysis.reading import MEMBER_SCANS, Db, RunSet, fresh, read, read_job
 from kdplatform.store.schema import Role
 
 REGIONS = ("A", "B", "C", "AB", "AC", "BC", "ABC")
@@ -61,7 +61,7 @@ def pooled(sets: dict[int, set[int]], runs: RunSet) -> set[int]:
 
 def overlap(db: Db, job_id: int) -> pd.DataFrame:
     """Every ordered pair of the job's scanned runs: |A|, |B|, |A∩B|, |A∖B|, |B∖A|, Jaccard."""
-    return read(db, "SELECT * FROM run_overlap WHERE job_id = :j ORDER BY run_a, run_b", j=job_id)
+    return read_job(db, job_id, "SELECT * FROM run_overlap WHERE job_id = :j ORDER BY run_a, run_b")
 
 
 def overlap_counts(db: Db, job_id: int) -> pd.DataFrame:
@@ -83,6 +83,18 @@ def overlap_counts(db: Db, job_id: int) -> pd.DataFrame:
     )
 
 
+def _pair_counts(db: Db, job_id: int, runs_: pd.DataFrame) -> pd.DataFrame:
+    """overlap_counts' rows: from the job's fresh copy of run_overlap (its pairs, and each run's |A|
+    from scanned_runs) when there is one, else from the memorized rows."""
+    if not fresh(db, "run_overlap", job_id):
+        return overlap_counts(db, job_id)
+    pairs = overlap(db, job_id)[["run_a", "run_b", "n_both"]]
+    diagonal = pd.DataFrame(
+        {"run_a": runs_["run_id"], "run_b": runs_["run_id"], "n_both": runs_["memorized"]}
+    )
+    return pd.concat([pairs, diagonal], ignore_index=True)
+
+
 def overlap_matrix(db: Db, job_id: int, value: str = "n_both") -> pd.DataFrame:
     """Pairwise overlap as a square matrix over the job's scanned runs: `n_both` (|A ∩ B|, the diagonal
     |A|) or `jaccard` (|A ∩ B| / |A ∪ B|, NaN when both are empty). Labels `role (config) s<seed> (#id)`."""
@@ -94,7 +106,7 @@ def overlap_matrix(db: Db, job_id: int, value: str = "n_both") -> pd.DataFrame:
     dataset = {int(r.run_id): int(r.dataset_id) for r in runs_.itertuples()}
     order = list(labels)
     both = pd.DataFrame(0.0, index=order, columns=order)
-    for r in overlap_counts(db, job_id).itertuples():
+    for r in _pair_counts(db, job_id, runs_).itertuples():
         if int(r.run_a) in labels and int(r.run_b) in labels:
             both.loc[int(r.run_a), int(r.run_b)] = float(r.n_both)
     for a in order:
@@ -258,11 +270,11 @@ def job_venn(
 
 def inheritance(db: Db, job_id: int) -> pd.DataFrame:
     """Per (teacher, student, baseline) triple: inherited examples and their shares."""
-    return read(
+    return read_job(
         db,
+        job_id,
         "SELECT * FROM inheritance WHERE job_id = :j "
         "ORDER BY student_role, student_objective, student_temperature, student_seed, baseline_seed",
-        j=job_id,
     )
 
 
@@ -279,24 +291,26 @@ def consistency_matrix(db: Db, job_id: int, group: GroupChoice = Role.STUDENT) -
     """Figure 3: examples by how many baseline seeds (rows) and student seeds (columns) memorized them.
 
     Rows run 0..number of baseline runs and columns 0..number of student runs of the group, zeros kept.
-    The cells are seed_consistency's GROUP BY; when every baseline run and every run of the group scanned
-    the same dense range of example ids of one dataset (as a scan stage does: every example of D), they
-    are counted from the memorized rows alone (consistency_cells), the same numbers without a pass per
-    example over every scan row.
+    The cells are seed_consistency's GROUP BY, of the job's copy of it while that is fresh; else, when
+    every baseline run and every run of the group scanned the same dense range of example ids of one
+    dataset (as a scan stage does: every example of D), they are counted from the memorized rows alone
+    (consistency_cells), the same numbers without a pass per example over every scan row.
     """
     runs = scanned_runs(db, job_id)
     g = chosen(db, job_id, group, runs)
     if g is None:
         return pd.DataFrame()
     baseline = [int(r) for r in runs.loc[runs["role"] == Role.BASELINE, "run_id"]]
-    cells = consistency_cells(db, baseline, list(g.run_ids))
+    cells = (
+        None if fresh(db, "seed_consistency", job_id) else consistency_cells(db, baseline, list(g.run_ids))
+    )
     if cells is None:
-        cells = read(
+        cells = read_job(
             db,
+            job_id,
             "SELECT n_baseline_memorized, n_student_memorized, MAX(n_baseline_runs) AS nb, "
             "MAX(n_student_runs) AS ns, COUNT(*) AS n FROM seed_consistency "
             f"WHERE job_id = :j AND {group_filter()} GROUP BY n_baseline_memorized, n_student_memorized",
-            j=job_id,
             **group_params(g),
         )
     if cells.empty:

@@ -6,19 +6,19 @@ from __future__ import annotations
 import pandas as pd
 
 from kdplatform.analysis.groups import ROLE_ORDER
-from kdplatform.analysis.reading import Db, read
+from kdplatform.analysis.reading import Db, read, read_job
 from kdplatform.store.schema import Role
 
 
 def rates(db: Db, job_id: int) -> pd.DataFrame:
     """The paper's Table 2 per run: examples scanned, memorized, rate (%)."""
-    return read(
+    return read_job(
         db,
+        job_id,
         "SELECT run_id, role, seed, objective, temperature, model_name, examples, "
         "CAST(memorized AS BIGINT) AS memorized, "
         f"CAST(rate_pct AS DOUBLE PRECISION) AS rate_pct FROM memorization_rates WHERE job_id = :j "
         f"ORDER BY {ROLE_ORDER}, role, objective, temperature, seed, run_id",
-        j=job_id,
     )
 
 
@@ -49,15 +49,15 @@ def base_losses(db: Db, job_id: int) -> pd.DataFrame:
 
 def rate_summary(db: Db, job_id: int) -> pd.DataFrame:
     """Table 2 per model configuration: mean and std of the rate over seeds."""
-    return read(
+    return read_job(
         db,
+        job_id,
         "SELECT role, objective, temperature, model_name, COUNT(*) AS runs, "
         "AVG(CAST(rate_pct AS DOUBLE PRECISION)) AS rate_pct_mean, "
         "STDDEV_SAMP(CAST(rate_pct AS DOUBLE PRECISION)) AS rate_pct_std, "
         "AVG(CAST(memorized AS DOUBLE PRECISION)) AS memorized_mean, MAX(examples) AS examples "
         "FROM memorization_rates WHERE job_id = :j GROUP BY role, objective, temperature, model_name "
         f"ORDER BY {ROLE_ORDER}, role, objective, temperature",
-        j=job_id,
     )
 
 
@@ -87,12 +87,12 @@ def temperature_sweep(
             SELECT r.* FROM r JOIN full_seeds f
               ON f.objective IS NOT DISTINCT FROM r.objective AND f.seed IS NOT DISTINCT FROM r.seed
         """
-    return read(
+    return read_job(
         db,
+        job_id,
         "SELECT objective, temperature, COUNT(*) AS runs, AVG(rate_pct) AS rate_pct_mean, "
         "MIN(rate_pct) AS rate_pct_min, MAX(rate_pct) AS rate_pct_max, AVG(memorized) AS memorized_mean, "
         f"STRING_AGG(CAST(seed AS VARCHAR), ',' ORDER BY seed) AS seeds FROM ({rows}) t "
         "GROUP BY objective, temperature ORDER BY objective, temperature",
-        j=job_id,
         role=role,
     )

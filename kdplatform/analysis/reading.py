@@ -9,6 +9,7 @@ kdplatform/store/views/*.sql.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, text
 
+from kdplatform.store import materialized
 from kdplatform.store.db import RUN_HINT, DatabaseUnavailable  # noqa: F401  (the dashboard's way in)
 from kdplatform.store.db import reader_engine as engine  # noqa: F401  (read-only, waits out a writer)
 from kdplatform.store.views import part
@@ -62,6 +64,25 @@ def read(db: Db, sql: str, **params: Any) -> pd.DataFrame:
             # Columnar fetch: a million per-example rows in a tenth of a second instead of ten seconds.
             return res.cursor.df()
         return pd.DataFrame([tuple(r) for r in res.fetchall()], columns=list(res.keys()))
+
+
+def read_job(db: Db, job_id: int, sql: str, **params: Any) -> pd.DataFrame:
+    """read() of a query about one job, bound as `:j`: each view of materialized.MATERIALIZED that it
+    reads (`FROM view` or `JOIN view`) is read from the job's copy while that is fresh (the view itself
+    otherwise), checked in the query's own connection. Every reference to such a view must be filtered on
+    `job_id = :j`: the copy holds the jobs refreshed so far."""
+    with connect(db) as conn:
+        for view in materialized.MATERIALIZED:
+            pattern = re.compile(rf"\b(FROM|JOIN)(\s+){view}\b", re.IGNORECASE)
+            if pattern.search(sql):
+                sql = pattern.sub(rf"\1\2{materialized.source(conn, view, job_id)}", sql)
+        return read(conn, sql, j=job_id, **params)
+
+
+def fresh(db: Db, view: str, job_id: int) -> bool:
+    """Whether the job's copy of `view` is fresh now (read_job would read it)."""
+    with connect(db) as conn:
+        return materialized.source(conn, view, job_id) != view
 
 
 def none_if_null(v: Any) -> Any:

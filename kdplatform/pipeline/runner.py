@@ -29,7 +29,7 @@ from kdplatform.pipeline.stages import STAGES
 from kdplatform.pipeline.stages.data import prepare_data
 from kdplatform.pipeline.status import StageStatus, assess, read_only
 from kdplatform.spec import JobSpec
-from kdplatform.store import db
+from kdplatform.store import db, materialized
 from kdplatform.store.job_locks import hold_job
 from kdplatform.store.schema import RUN_OWNED_TABLES, Dataset, Job, Run, StageKind, Status
 
@@ -143,6 +143,7 @@ class JobRunner:
                 else:
                     self.echo(f"[run ] {stage.key}")
                 self._execute(stage, h)
+            self.refresh_copies()
 
     def _assess(self, stage: Stage, row: Run | None) -> StageStatus:
         """assess(), and a done base whose cache directory is gone is pretrained again."""
@@ -167,7 +168,16 @@ class JobRunner:
         with JobLock(self.workdir, self.spec.name), ExitStack() as hold:
             self.open(hold)
             with self._session() as s, s.begin():
-                return stale.prune(s, self.job_id, self.plan.hashes, dry_run=dry_run)
+                pruned = stale.prune(s, self.job_id, self.plan.hashes, dry_run=dry_run)
+            if not dry_run:
+                self.refresh_copies()
+            return pruned
+
+    def refresh_copies(self) -> None:
+        """The job's copies of the slow views written again (store.materialized), in one transaction:
+        until then, the analysis reads the views themselves."""
+        with self.engine.begin() as conn:
+            materialized.refresh(conn, self.job_id)
 
     def prepare_data(self) -> None:
         """D's files, built before the database is opened (see stages.data.prepare_data)."""

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from kdplatform.store.base import NAMING, Base, _id  # noqa: F401  (re-exported)
 from kdplatform.store.enums import InputKind, Role, StageKind, Status  # noqa: F401  (re-exported)
+from kdplatform.store.materialized import MaterializedView  # noqa: F401  (re-exported)
 from kdplatform.store.results import (  # noqa: F401  (re-exported: every table is in schema)
     ApproximateMemorization,
     Canary,

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine
 from sqlalchemy import inspect as sa_inspect
 
-from kdplatform.store import db
+from kdplatform.store import db, materialized
 from kdplatform.store.schema import Role, StageKind
 from kdplatform.testing import outcomes, plan
 from kdplatform.testing import text as texts
@@ -90,6 +90,9 @@ def build_study(
         rows.flush()
     log(f"small tables written in {time.perf_counter() - t0:.1f} s")
     kept = _write_examples(engine, design, datasets, fresh, jobs, vocab, vocab_words, classifier_rng)
+    with engine.begin() as conn:  # as `kdplatform run` ends: the jobs' copies of the slow views
+        for job in jobs:
+            materialized.refresh(conn, job.id)
     if not isinstance(target, Engine):
         engine.dispose()
     log(f"study written in {time.perf_counter() - t0:.1f} s")

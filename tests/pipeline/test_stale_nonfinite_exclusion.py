@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from copies import assert_copies_fresh
 from sqlalchemy import text
 from tiny_jobs import tiny_data
 
@@ -44,6 +45,14 @@ def q(url: str, sql: str) -> list[tuple]:
     try:
         with engine.connect() as conn:
             return [tuple(r) for r in conn.execute(text(sql)).all()]
+    finally:
+        engine.dispose()
+
+
+def fresh_after(url: str, job_id: int) -> None:
+    engine = make_engine(url)
+    try:
+        assert_copies_fresh(engine, job_id)
     finally:
         engine.dispose()
 
@@ -93,6 +102,8 @@ def test_removed_seed_goes_stale_out_of_the_views_and_is_pruned(tmp_path, capsys
     two = job(seeds=[0, 1])
     JobRunner(JobSpec.model_validate(two), work, echo=lambda _: None).run()
     assert {r[0] for r in q(url, "SELECT seed FROM memorization_rates WHERE role = 'baseline'")} == {0, 1}
+    job_id = q(url, "SELECT id FROM jobs")[0][0]
+    fresh_after(url, job_id)
     audits = q(url, "SELECT COUNT(*), MIN(checked), SUM(disagreements) FROM scan_audits")
     assert audits[0][0] == 5 and audits[0][1] >= 4 and audits[0][2] == 0
 
@@ -111,6 +122,7 @@ def test_removed_seed_goes_stale_out_of_the_views_and_is_pruned(tmp_path, capsys
     for view in ("memorization_rates", "scanned_runs", "memorization"):
         assert q(url, f"SELECT DISTINCT seed FROM {view} WHERE role <> 'teacher'") == [(0,)], view
     assert q(url, "SELECT COUNT(*) FROM seed_consistency WHERE n_baseline_runs <> 1") == [(0,)]
+    fresh_after(url, job_id)  # `run` wrote the copies again without the stale runs
 
     assert main(["prune", str(path), "--workdir", str(work), "--dry-run"]) == 0
     assert "would prune 4" in capsys.readouterr().out
@@ -119,6 +131,7 @@ def test_removed_seed_goes_stale_out_of_the_views_and_is_pruned(tmp_path, capsys
     out = capsys.readouterr().out
     assert "pruned 4" in out and "scan/train/baseline/s1" in out
     assert q(url, "SELECT COUNT(*) FROM runs WHERE status = 'stale'") == [(0,)]
+    fresh_after(url, job_id)
     left = {r[0] for r in q(url, "SELECT id FROM runs")}
     for table, column in [
         ("scan_results", "scan_run_id"),

@@ -59,10 +59,14 @@ def test_migrations_match_orm_on_postgres(pg_url):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
+    from kdplatform.store import materialized
+
     engine = db.make_engine(pg_url)
     db.upgrade(engine)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"include_name": materialized.include_name}), Base.metadata
+        )
     assert diff == []
     with engine.connect() as conn:
         fks = conn.exec_driver_sql(

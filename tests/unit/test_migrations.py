@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from kdplatform.store import db, views
+from kdplatform.store import db, materialized, views
 from kdplatform.store.schema import Base
 
 
@@ -24,7 +24,9 @@ def test_upgrade_matches_orm_and_downgrades(tmp_path):
     assert db.current_revision(engine) == db.head_revision()
     with engine.connect() as conn:
         # DuckDB stores Text and String alike (VARCHAR), so types are compared by name only there.
-        ctx = MigrationContext.configure(conn, opts={"compare_type": False})
+        ctx = MigrationContext.configure(
+            conn, opts={"compare_type": False, "include_name": materialized.include_name}
+        )
         diff = compare_metadata(ctx, Base.metadata)
     # DuckDB gets no foreign keys (see migration 0001); everything else must match the ORM.
     assert [d for d in diff if not (isinstance(d, tuple) and d[0] == "add_fk")] == []

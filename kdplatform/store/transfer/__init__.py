@@ -31,6 +31,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from kdplatform.store import materialized
 from kdplatform.store.db import make_engine
 from kdplatform.store.migrate import current_revision, head_revision, upgrade
 from kdplatform.store.postgres import advisory_xact_lock
@@ -87,4 +88,6 @@ def _transfer(src: Engine, dst: Engine, name: str, replace: bool) -> TransferRes
         source = Source.read(s, name)
         with dst.begin() as d:
             advisory_xact_lock(d, "transfer")
-            return write(s, d, source, replace)
+            result = write(s, d, source, replace)
+            materialized.refresh(d, result.job_id)
+            return result

@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy import Connection, Table
 
+from kdplatform.store import materialized
 from kdplatform.store.ingest import bulk_insert, quote_ident
 from kdplatform.store.schema import RUN_OWNED_TABLES
 from kdplatform.store.transfer.rows import (
@@ -205,6 +206,8 @@ def write(s: Connection, d: Connection, src: Source, replace: bool) -> TransferR
 
     # Per-example and analysis tables, by owner.
     for table in sorted(set(t_src) & set(t_dst) - CORE):
+        if materialized.is_derived(table):  # derived: _transfer refreshes the job's copies
+            continue
         owner = owner_column(t_src[table])
         if owner is None:
             log.warning("transfer: table %s has no owner column (%s); not copied", table, UNDECLARED_OWNERS)
@@ -297,6 +300,8 @@ def _delete_job_rows(d: Connection, t: dict[str, Table], job_id: int, runs: list
     """Remove a job's runs and all they own from the destination (for replace=True)."""
     run_ids = [r["id"] for r in runs]
     for name in sorted(set(t) - CORE):
+        if materialized.is_derived(name):
+            continue
         owner = owner_column(t[name])
         if owner == "job_id":
             d.exec_driver_sql(f"DELETE FROM {quote_ident(name)} WHERE job_id = {int(job_id)}")

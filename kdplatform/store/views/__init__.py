@@ -53,6 +53,7 @@ ORDER = (
     "cross_scan_overlap",
     "zlib_correlation",
     "approximate_memorization_rates",
+    "example_memorization",
 )
 
 COLUMNS_READ: dict[str, tuple[tuple[str, str], ...]] = {
