@@ -117,9 +117,7 @@ def test_binary_round_trips_awkward_values_exactly(engine):
     assert [r[5] for r in got] == rows["s"].to_pylist()  # '' and NULL kept apart, 'NULL' is text
     assert [r[6] for r in got] == ["", "12345678", None, "ß", "a"]
     assert [r[7] for r in got] == rows["ts"].to_pylist()
-    assert [r[8] for r in got] == [
-        v if v is None else v.astimezone(dt.UTC) for v in rows["tz"].to_pylist()
-    ]
+    assert [r[8] for r in got] == [v if v is None else v.astimezone(dt.UTC) for v in rows["tz"].to_pylist()]
     assert [r[9] for r in got] == rows["d"].to_pylist()
 
 
@@ -195,3 +193,10 @@ def test_an_all_null_column_goes_binary(engine):
         ingest.copy_arrow(conn, "t", rows)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM t WHERE s IS NULL")).scalar_one() == 2
+
+
+def test_without_pgpq_every_table_takes_csv(engine, monkeypatch):
+    monkeypatch.setattr(ingest, "_HAS_PGPQ", False)
+    monkeypatch.setattr(ingest, "binary_rows", lambda *_: pytest.fail("binary_rows without pgpq"))
+    _load(engine, _awkward())
+    assert len(_stored(engine)) == 5
