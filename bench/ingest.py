@@ -2,13 +2,15 @@
 
     .venv/bin/python bench/ingest.py [--rows 1000000]
 
-DuckDB scans the Arrow table in place; PostgreSQL gets COPY (psycopg 3). Both through
-kdplatform.store.db.bulk_insert in one transaction, as a scan stage does. PostgreSQL is a throwaway
-local server (tests/pg_server.py) or $KDP_TEST_POSTGRES_URL; skipped with the reason when neither exists.
-PostgreSQL's line is the load as the pipeline does it: the batch's foreign keys checked once, set-based,
-then COPY without the per-row trigger checks (kdplatform.store.ingest). On the throwaway server two more
-lines load the same rows with the per-row foreign-key triggers (what a role that may not skip them gets),
-and into scan_results without its three foreign keys, the floor (DuckDB's schema has none).
+DuckDB scans the Arrow table in place; PostgreSQL gets binary COPY (psycopg 3, the rows encoded from Arrow
+by pgpq after a cast to the table's column types). Both through kdplatform.store.db.bulk_insert in one
+transaction, as a scan stage does. PostgreSQL is a throwaway local server (tests/pg_server.py) or
+$KDP_TEST_POSTGRES_URL; skipped with the reason when neither exists. PostgreSQL's line is the load as the
+pipeline does it: the batch's foreign keys checked once, set-based, then COPY without the per-row trigger
+checks (kdplatform.store.ingest). On the throwaway server three more lines load the same rows with the
+per-row foreign-key triggers (what a role that may not skip them gets), into scan_results without its
+three foreign keys (the floor: DuckDB's schema has none), and as CSV (the fallback for column types
+without a safe binary form, and the path before pgpq), batch-checked like the first line.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def rows(n: int, run_id: int, scan_run_id: int, dataset_id: int) -> pa.Table:
     )
 
 
-def ingest(url: str, n: int, drop_fks: bool = False, per_row: bool = False) -> float:
+def ingest(url: str, n: int, drop_fks: bool = False, per_row: bool = False, csv: bool = False) -> float:
     """Seconds to bulk-insert `n` scan_results rows of a run of an (example-less) synthetic study."""
     engine = db.make_engine(url)
     db.upgrade(engine)
@@ -66,16 +68,18 @@ def ingest(url: str, n: int, drop_fks: bool = False, per_row: bool = False) -> f
                 conn.execute(text(f'ALTER TABLE scan_results DROP CONSTRAINT "{name}"'))
     from kdplatform.store import ingest as store_ingest
 
-    checked = store_ingest.batch_checked
+    checked, binary = store_ingest.batch_checked, store_ingest.binary_rows
     if per_row:  # the ordinary COPY, every row checked by the foreign-key triggers
         store_ingest.batch_checked = lambda *_: False
+    if csv:  # the CSV fallback
+        store_ingest.binary_rows = lambda *_: None
     try:
         start = time.perf_counter()
         with engine.begin() as conn:
             db.bulk_insert(conn, "scan_results", table)
         seconds = time.perf_counter() - start
     finally:
-        store_ingest.batch_checked = checked
+        store_ingest.batch_checked, store_ingest.binary_rows = checked, binary
     with engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM scan_results")).scalar() == n
     engine.dispose()
@@ -105,6 +109,7 @@ def main() -> None:
             if stop is not None:  # a fresh database on the throwaway server
                 results["pg, per-row FKs"] = ingest(server.url(server.create_database()), n, per_row=True)
                 results["pg, no FKs"] = ingest(server.url(server.create_database()), n, drop_fks=True)
+                results["pg, CSV"] = ingest(server.url(server.create_database()), n, csv=True)
         except Exception as e:
             print(f"postgresql: skipped ({type(e).__name__}: {e})")
         finally:

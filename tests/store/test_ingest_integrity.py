@@ -98,3 +98,28 @@ def test_the_locked_parents_cannot_be_deleted_before_commit(study, pg_url):
                 )
     finally:
         other.dispose()
+
+
+@pytest.mark.parametrize("checked", [True, False], ids=["batch-checked", "per-row"])
+def test_a_row_naming_a_missing_run_is_refused_on_the_binary_path(study, monkeypatch, checked):
+    """The rows go as binary COPY (pgpq), whether the batch check or the per-row triggers refuse them;
+    `checked=False` is a role that may not skip the triggers."""
+    import psycopg
+
+    engine, runs = study
+    sent = []
+    binary_rows = ingest.binary_rows
+    monkeypatch.setattr(ingest, "binary_rows", lambda *a: sent.append(binary_rows(*a)) or sent[-1])
+    if not checked:
+        monkeypatch.setattr(ingest, "_may_skip_triggers", lambda *_: False)
+    before = _count(engine)
+    good = _scan_rows(500, runs["train/teacher"], runs["data"])
+    bad = _scan_rows(1, 987_654, runs["data"], start=0)
+    with pytest.raises(psycopg.errors.ForeignKeyViolation), engine.begin() as conn:
+        db.bulk_insert(conn, "scan_results", pa.concat_tables([good, bad]))
+    assert len(sent) == 1 and sent[0] is not None
+    assert _count(engine) == before
+    with engine.begin() as conn:  # and a valid batch still loads, binary
+        db.bulk_insert(conn, "scan_results", good)
+    assert len(sent) == 2 and sent[1] is not None
+    assert _count(engine) == before + 500
