@@ -177,7 +177,9 @@ class JobRunner:
         """The job's copies of the slow views written again (store.materialized), in one transaction:
         until then, the analysis reads the views themselves."""
         with self.engine.begin() as conn:
-            materialized.refresh(conn, self.job_id)
+            written = materialized.refresh(conn, self.job_id)
+        if written:
+            self.echo(f"[copies] {', '.join(written)} (the views' per-job copies the dashboard reads)")
 
     def prepare_data(self) -> None:
         """D's files, built before the database is opened (see stages.data.prepare_data)."""

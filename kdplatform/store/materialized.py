@@ -96,13 +96,17 @@ def source(conn: Connection, view: str, job_id: int) -> str:
     return copy_name(view) if recorded is not None and recorded == job_state(conn, job_id, view) else view
 
 
-def refresh(conn: Connection, job_id: int, names: Iterable[str] = MATERIALIZED) -> None:
-    """Write the job's rows of each view into its copy and record the job's state, in the caller's
-    transaction (a reader sees the old copy or the new one, each with its own state)."""
+def refresh(
+    conn: Connection, job_id: int, names: Iterable[str] = MATERIALIZED, *, force: bool = False
+) -> list[str]:
+    """Write the job's rows of each view whose copy is not fresh (each named one with `force`) into its
+    copy and record the job's state, in the caller's transaction (a reader sees the old copy or the new
+    one, each with its own state). Returns the views written."""
     if not _present(conn):
-        return
+        return []
     j = {"j": int(job_id)}
-    for view in names:
+    written = [v for v in names if force or source(conn, v, job_id) == v]
+    for view in written:
         table = copy_name(view)
         conn.execute(text(f"DELETE FROM {table} WHERE job_id = :j"), j)
         conn.execute(text(f"INSERT INTO {table} SELECT * FROM {view} WHERE job_id = :j"), j)
@@ -111,6 +115,7 @@ def refresh(conn: Connection, job_id: int, names: Iterable[str] = MATERIALIZED) 
             text(f"INSERT INTO {STATE_TABLE} (view_name, job_id, state) VALUES (:v, :j, :s)"),
             j | {"v": view, "s": job_state(conn, job_id, view)},
         )
+    return written
 
 
 def rebuild(conn: Connection) -> None:
@@ -128,7 +133,7 @@ def rebuild(conn: Connection) -> None:
                 conn.execute(text(f"CREATE INDEX ix_{copy_name(view)}_job_id ON {copy_name(view)} (job_id)"))
     built = [v for v in MATERIALIZED if v in existing]
     for (job_id,) in conn.execute(text("SELECT id FROM jobs ORDER BY id")).all():
-        refresh(conn, job_id, built)
+        refresh(conn, job_id, built, force=True)
 
 
 def drop_copies(conn: Connection) -> None:
