@@ -9,7 +9,9 @@ baseline seeds, three soft students at T=2, one each at T=1 and T=4, and a hard 
 runs), each scanned on every example, with teacher KLDs, greedy continuations of near-misses,
 checkpoints, lineage and a classifier run. Memorization follows a latent difficulty per example, so sets
 overlap as they do in the paper. Rows go in through kdplatform.store.db.bulk_insert from Arrow, chunk by
-chunk, as the pipeline writes them.
+chunk, as the pipeline writes them, and the job's copies of the slow views are written at the end, as
+`kdplatform run` ends (kdplatform/store/materialized.py); a database reused with --db is first brought to
+the current schema, which writes them where they are missing.
 
 Each page's queries are the calls its view makes (uncached); the table prints seconds per call and per
 page, slowest page last, each beside its ratio to a plain `SELECT run_id, COUNT(*) FROM scan_results
@@ -129,6 +131,11 @@ def main() -> None:
         generate(url, args.examples, workdir=path.parent, log=lambda m: print(f"  {m}", flush=True))
         print(f"generated {args.examples:,} examples × 10 runs in {time.perf_counter() - t:.1f} s: {path}")
     else:
+        from kdplatform.store import db
+
+        engine = db.make_engine(url)
+        db.upgrade(engine)
+        engine.dispose()
         print(f"reusing {path}")
     print(f"database size {path.stat().st_size / 2**20:.0f} MiB")
     page_totals = []

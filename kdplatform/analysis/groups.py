@@ -87,19 +87,14 @@ def scanned(db: Db, job_id: int | None = None) -> pd.DataFrame:
     Columns: job_id, job, dataset_id, run_id, role, seed, temperature, objective, model_family,
     model_name, examples, memorized.
     """
-    where = "WHERE s.job_id = :j" if job_id is not None else ""
-    params = {"j": job_id} if job_id is not None else {}
-    return read(
-        db,
-        f"""
+    sql = f"""
         SELECT s.job_id, j.name AS job, s.dataset_id, s.run_id, s.role, s.seed, s.temperature, s.objective,
                s.model_family, s.model_name, s.examples, s.memorized
         FROM scanned_runs s JOIN jobs j ON j.id = s.job_id
-        {where}
+        {"WHERE s.job_id = :j" if job_id is not None else ""}
         ORDER BY s.job_id, {_scanned_order("s.")}
-        """,
-        **params,
-    )
+        """
+    return read(db, sql) if job_id is None else read_job(db, job_id, sql)
 
 
 def _default_config(db: Db, job_id: int) -> tuple[str | None, float | None]:
