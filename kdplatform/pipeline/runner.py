@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from kdplatform.pipeline import stale
@@ -175,9 +176,16 @@ class JobRunner:
 
     def refresh_copies(self) -> None:
         """The job's copies of the slow views written again (store.materialized), in one transaction:
-        until then, the analysis reads the views themselves."""
-        with self.engine.begin() as conn:
-            written = materialized.refresh(conn, self.job_id)
+        until then, the analysis reads the views themselves. A failure to write them is said, not raised:
+        the stages' rows are committed, and a copy whose state is not the job's is never read."""
+        try:
+            with self.engine.begin() as conn:
+                written = materialized.refresh(conn, self.job_id)
+        except SQLAlchemyError as e:  # the old copies keep their old state: never read, nothing wrong
+            self.echo(
+                f"[copies] not written ({type(e).__name__}: {e}); pages read the views until the next run"
+            )
+            return
         if written:
             self.echo(f"[copies] {', '.join(written)} (the views' per-job copies the dashboard reads)")
 

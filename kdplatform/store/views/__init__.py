@@ -15,7 +15,9 @@ migrations, the README's view table, the console's list of views and the dashboa
 from here.
 
 A new view is a new file plus its name in `ORDER` (after the views it reads) and a migration that calls
-`recreate`; changing a view is an edit to its file and such a migration.
+`recreate`, then `materialized.rebuild` (the per-job copies take the views' new columns); changing a view
+is an edit to its file and such a migration. A view with a job_id column that groups every scan row may
+get a copy: its name in `materialized.MATERIALIZED`, and its readers call `reading.read_job`.
 """
 
 from __future__ import annotations
