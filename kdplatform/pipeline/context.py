@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from kdplatform.pipeline.edges import reattach_checkpoint_edges
 from kdplatform.pipeline.layout import Layout
 from kdplatform.pipeline.plan import DATA_KEY, Plan, Stage
 from kdplatform.spec import JobSpec
@@ -87,10 +88,13 @@ class JobView:
 
 
 def finish(s: Session, run_id: int) -> None:
-    """Mark a run done, in the transaction that writes its rows: both commit or neither does."""
+    """Mark a run done, in the transaction that writes its rows: both commit or neither does. Edges of
+    other runs detached from its checkpoints when it started again name its new final one."""
     run = s.get(Run, run_id)
     run.status, run.finished_at = Status.DONE, now()
     run.seconds = (run.finished_at - run.started_at).total_seconds()
+    s.flush()
+    reattach_checkpoint_edges(s.connection(), run_id)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from kdplatform.pipeline import stale
 from kdplatform.pipeline.bases import read_base
 from kdplatform.pipeline.context import JobView, StageContext, now
+from kdplatform.pipeline.edges import detach_checkpoint_edges
 from kdplatform.pipeline.errors import StageFailed
 from kdplatform.pipeline.layout import Layout
 from kdplatform.pipeline.mlflow_inputs import log_run_inputs
@@ -213,6 +214,7 @@ class JobRunner:
             run.status, run.started_at, run.finished_at, run.error = Status.RUNNING, now(), None, None
             s.flush()
             conn = s.connection()
+            detach_checkpoint_edges(conn, run.id)
             for table, column in RUN_OWNED_TABLES.items():
                 db.delete_rows(conn, table, **{column: run.id})
             return run.id
