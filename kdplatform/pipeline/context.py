@@ -18,7 +18,7 @@ from kdplatform.pipeline.edges import reattach_checkpoint_edges
 from kdplatform.pipeline.layout import Layout
 from kdplatform.pipeline.plan import DATA_KEY, Plan, Stage
 from kdplatform.spec import JobSpec
-from kdplatform.store.schema import Checkpoint, Dataset, Run, Status
+from kdplatform.store.schema import Checkpoint, Dataset, InputKind, Run, RunInput, Status
 
 if TYPE_CHECKING:
     import numpy as np
@@ -111,3 +111,14 @@ class StageContext(JobView):
 
     def finish(self, s: Session) -> None:
         finish(s, self.run_id)
+
+    def ran_model_on(self, s: Session, dataset_id: int, model_run: int, checkpoint_id: int | None) -> None:
+        """The lineage of a stage that runs one model over one dataset (scan, canary, approximate, a
+        base's loss scan): its dataset and model edges, and the dataset on its runs row."""
+        s.add(RunInput(run_id=self.run_id, kind=InputKind.DATASET, dataset_id=dataset_id))
+        s.add(
+            RunInput(
+                run_id=self.run_id, kind=InputKind.MODEL, input_run_id=model_run, checkpoint_id=checkpoint_id
+            )
+        )
+        s.get(Run, self.run_id).dataset_id = dataset_id

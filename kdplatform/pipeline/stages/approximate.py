@@ -22,7 +22,7 @@ from kdplatform.pipeline.arrow import with_ids
 from kdplatform.pipeline.context import StageContext
 from kdplatform.pipeline.errors import kill_point
 from kdplatform.store import db, views
-from kdplatform.store.schema import InputKind, Run, RunInput
+from kdplatform.store.schema import InputKind, RunInput
 
 
 def _long_matches(ctx: StageContext, model_run: int, dataset_id: int, min_match: int) -> dict[int, int]:
@@ -82,10 +82,8 @@ def run(ctx: StageContext) -> None:
     with ctx.session() as s, s.begin():
         ids_ = {"run_id": model_run, "dataset_id": ds.id, "scan_run_id": ctx.run_id}
         db.bulk_insert(s.connection(), "approximate_memorization", with_ids(rows, **ids_))
-        s.add(RunInput(run_id=ctx.run_id, kind=InputKind.DATASET, dataset_id=ds.id))
-        s.add(RunInput(run_id=ctx.run_id, kind=InputKind.MODEL, input_run_id=model_run, checkpoint_id=ck))
+        ctx.ran_model_on(s, ds.id, model_run, ck)
         s.add(RunInput(run_id=ctx.run_id, kind=InputKind.SCAN, input_run_id=scan_run))
-        s.get(Run, ctx.run_id).dataset_id = ds.id
         kill_point(f"ingest:{stage.key}")
         ctx.finish(s)
     mean = float(pc.mean(rows.column("token_match")).as_py() or 0.0) if len(ids) else float("nan")

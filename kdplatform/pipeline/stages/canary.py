@@ -14,7 +14,6 @@ import pyarrow as pa
 from kdplatform.pipeline.arrow import with_ids
 from kdplatform.pipeline.context import StageContext
 from kdplatform.store import db
-from kdplatform.store.schema import InputKind, Run, RunInput
 
 
 def run(ctx: StageContext) -> None:
@@ -60,9 +59,7 @@ def run(ctx: StageContext) -> None:
     with ctx.session() as s, s.begin():
         ids = {"run_id": model_run, "dataset_id": ds.id, "scan_run_id": ctx.run_id}
         db.bulk_insert(s.connection(), "canary_results", with_ids(rows, **ids))
-        s.add(RunInput(run_id=ctx.run_id, kind=InputKind.DATASET, dataset_id=ds.id))
-        s.add(RunInput(run_id=ctx.run_id, kind=InputKind.MODEL, input_run_id=model_run, checkpoint_id=ck))
-        s.get(Run, ctx.run_id).dataset_id = ds.id
+        ctx.ran_model_on(s, ds.id, model_run, ck)
         ctx.finish(s)
     mem, exp = np.asarray(res.memorized, dtype=bool), np.asarray(exposures)
     ctx.tracker.log_metrics(

@@ -23,7 +23,7 @@ from kdplatform.pipeline.plan import TEACHER_KEY
 from kdplatform.pipeline.scan_scores import SCORE_COLUMNS, extraction_rows, prefix_rows
 from kdplatform.pipeline.stages import scan_base
 from kdplatform.store import db
-from kdplatform.store.schema import InputKind, Role, Run, RunInput, ScanAudit
+from kdplatform.store.schema import InputKind, Role, RunInput, ScanAudit
 
 SCAN_COLUMNS = [
     "example_id",
@@ -115,11 +115,9 @@ def run(ctx: StageContext) -> None:
                 _insert_greedy(conn, t, tok, run_id=model_run, scan_run_id=run_id)
         for path in heldout:
             _insert_scan_rows(conn, pq.read_table(path), ds.prefix_len, options.extraction, ids)
-        s.add(RunInput(run_id=run_id, kind=InputKind.DATASET, dataset_id=ds.id))
-        s.add(RunInput(run_id=run_id, kind=InputKind.MODEL, input_run_id=model_run, checkpoint_id=ck))
+        ctx.ran_model_on(s, ds.id, model_run, ck)
         if ref_run is not None:
             s.add(RunInput(run_id=run_id, kind=InputKind.REFERENCE, input_run_id=ref_run))
-        s.get(Run, run_id).dataset_id = ds.id
         if audit is not None:
             s.add(ScanAudit(scan_run_id=run_id, run_id=model_run, **audit))
         kill_point(f"ingest:{stage.key}")

@@ -17,7 +17,6 @@ from kdplatform.pipeline.datasets import HELDOUT_FILE
 from kdplatform.pipeline.errors import kill_point
 from kdplatform.pipeline.plan import PRETRAIN_PREFIX
 from kdplatform.store import db
-from kdplatform.store.schema import InputKind, Run, RunInput
 
 
 def run(ctx: StageContext) -> None:
@@ -50,9 +49,7 @@ def run(ctx: StageContext) -> None:
             rows = pa.table({"example_id": pa.array(ids, pa.int64()), "loss": pa.array(loss, pa.float64())})
             ids_ = {"run_id": base_run, "dataset_id": ds.id, "scan_run_id": ctx.run_id}
             db.bulk_insert(conn, "example_losses", with_ids(rows, **ids_))
-        s.add(RunInput(run_id=ctx.run_id, kind=InputKind.DATASET, dataset_id=ds.id))
-        s.add(RunInput(run_id=ctx.run_id, kind=InputKind.MODEL, input_run_id=base_run, checkpoint_id=base_ck))
-        s.get(Run, ctx.run_id).dataset_id = ds.id
+        ctx.ran_model_on(s, ds.id, base_run, base_ck)
         kill_point(f"ingest:{stage.key}")
         ctx.finish(s)
     ctx.tracker.log_metrics(ctx.mlflow_id, {f"{split}_loss": v for split, v in means.items()})
