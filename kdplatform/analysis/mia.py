@@ -16,8 +16,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from kdplatform.analysis.features import features as example_features
-from kdplatform.analysis.groups import GroupChoice, trio
-from kdplatform.analysis.reading import Db, read
+from kdplatform.analysis.groups import GroupChoice, group_filter, group_params, trio
+from kdplatform.analysis.reading import Db, read_job
 from kdplatform.store.schema import Role
 
 MIA_FEATURES = ("teacher_ppl", "baseline_ppl", "teacher_student_kld", "teacher_baseline_kld", "zlib_entropy")
@@ -59,43 +59,31 @@ def mia(
 
 
 def mechanism_points(db: Db, job_id: int, group: GroupChoice = Role.STUDENT) -> pd.DataFrame:
-    """Long table: subset, model (teacher | baseline | student), example_id, suffix_logprob, suffix_entropy.
+    """Long table: subset, model (teacher | baseline | student), example_id, suffix_logprob, suffix_entropy,
+    from the mechanism_examples view (the job's copy of it while fresh), one row per model that scanned
+    the example.
 
     subset is `teacher_baseline_not_student` or `student_memorized`.
     """
+    cols = ["subset", "model", "example_id", "suffix_logprob", "suffix_entropy"]
     found = trio(db, job_id, group)
     if found is None:
-        return pd.DataFrame(columns=["subset", "model", "example_id", "suffix_logprob", "suffix_entropy"])
-    teacher, baseline, g = found
-    student = list(g.run_ids)
-    return read(
+        return pd.DataFrame(columns=cols)
+    g = found[2]
+    wide = read_job(
         db,
-        """
-        WITH flags AS (
-            SELECT example_id,
-                   MAX(CASE WHEN run_id IN :t THEN 1 ELSE 0 END) AS in_t,
-                   MAX(CASE WHEN run_id IN :b THEN 1 ELSE 0 END) AS in_b,
-                   MAX(CASE WHEN run_id IN :s THEN 1 ELSE 0 END) AS in_s
-            FROM memorized_examples WHERE run_id IN :all GROUP BY example_id
-        ), subsets AS (
-            SELECT example_id, 'teacher_baseline_not_student' AS subset FROM flags
-            WHERE in_t = 1 AND in_b = 1 AND in_s = 0
-            UNION ALL
-            SELECT example_id, 'student_memorized' AS subset FROM flags WHERE in_s = 1
-        )
-        SELECT u.subset,
-               CASE WHEN s.run_id IN :t THEN 'teacher' WHEN s.run_id IN :b THEN 'baseline'
-                    ELSE 'student' END AS model,
-               u.example_id, AVG(s.suffix_logprob) AS suffix_logprob, AVG(s.suffix_entropy) AS suffix_entropy
-        FROM subsets u JOIN scan_results s ON s.example_id = u.example_id AND s.run_id IN :all
-        GROUP BY 1, 2, 3
-        ORDER BY 1, 2, 3
-        """,
-        t=teacher,
-        b=baseline,
-        s=student,
-        all=sorted(set(teacher + baseline + student)),
+        job_id,
+        f"SELECT * FROM mechanism_examples WHERE job_id = :j AND {group_filter()}",
+        **group_params(g),
     )
+    parts = [
+        wide[["subset", "example_id", f"{m}_suffix_logprob", f"{m}_suffix_entropy"]]
+        .rename(columns={f"{m}_suffix_logprob": "suffix_logprob", f"{m}_suffix_entropy": "suffix_entropy"})
+        .assign(model=m)
+        for m in ("baseline", "student", "teacher")
+    ]
+    long = pd.concat(parts, ignore_index=True).dropna(subset=["suffix_logprob"])
+    return long.sort_values(["subset", "model", "example_id"], ignore_index=True)[cols]
 
 
 def mechanism_means(points: pd.DataFrame) -> pd.DataFrame:

@@ -33,6 +33,7 @@ MATERIALIZED: tuple[str, ...] = (
     "easy_examples",
     "example_features",
     "example_memorization",
+    "mechanism_examples",
 )
 """Views with a job_id column whose per-job copy the analysis reads (see `source`)."""
 

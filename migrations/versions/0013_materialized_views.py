@@ -1,12 +1,14 @@
 """per-job copies of the views that group every scan row by example
 
-Issue 17: the view example_memorization (the example browser's per-example counts) is added, and the
-views run_overlap, inheritance, seed_consistency, easy_examples, example_features and example_memorization
-get a per-job copy each (`mat_<view>`, filled from the view), with the table `materialized_views`
-recording the job's state each copy was written at (kdplatform/store/materialized.py: a copy is read only
-while that state is the job's). The copies are made and filled for every job here; no other table
-changes. The downgrade drops the copies and the state table and makes the views again, without
-example_memorization.
+Issue 17: the views example_memorization (the example browser's per-example counts) and
+mechanism_examples (Figure 8's subsets with each model's suffix log-probability and entropy) are added,
+and the views of materialized.MATERIALIZED (memorization_rates, scanned_runs, run_overlap, inheritance,
+seed_consistency, easy_examples, example_features and the two new ones) get a per-job copy each
+(`mat_<view>`, filled from the view), with the table `materialized_views` recording the job's state each
+copy was written at (kdplatform/store/materialized.py: a copy is read only while that state is the
+job's). The copies are made and filled for every job here; no other table changes, and the other views'
+rows are unchanged. The downgrade drops the copies and the state table and makes the views again, without
+the two new ones.
 
 Revision ID: 0013
 Revises: 0012
@@ -47,4 +49,5 @@ def downgrade() -> None:
     op.drop_table(materialized.STATE_TABLE)
     views.drop_all(conn)
     views.create_all(conn)
-    conn.exec_driver_sql("DROP VIEW IF EXISTS example_memorization")
+    for view in ("mechanism_examples", "example_memorization"):
+        conn.exec_driver_sql(f"DROP VIEW IF EXISTS {view}")

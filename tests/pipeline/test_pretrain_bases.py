@@ -216,7 +216,8 @@ def test_rerun_skips_the_bases_and_a_removed_cache_is_pretrained_again(jobs):
     with third.engine.connect() as conn:  # the skipped baseline's base edge names the new checkpoint
         edge, final = conn.execute(
             text(
-                "SELECT i.checkpoint_id, (SELECT c.id FROM checkpoints c WHERE c.run_id = b.id AND c.is_final) "
+                "SELECT i.checkpoint_id, "
+                "(SELECT c.id FROM checkpoints c WHERE c.run_id = b.id AND c.is_final) "
                 "FROM run_inputs i JOIN runs r ON r.id = i.run_id JOIN runs b ON b.id = i.input_run_id "
                 "WHERE r.stage_key = 'train/baseline/s0' AND i.kind = 'base' AND r.job_id = b.job_id"
             )

@@ -8,7 +8,7 @@ import pytest
 from copies import assert_copies_fresh, rows
 from sqlalchemy import text
 
-from kdplatform.analysis import features, groups, overlap, rates, reading
+from kdplatform.analysis import features, groups, mia, overlap, rates, reading
 from kdplatform.store import db, materialized
 from kdplatform.testing import analysis_design, build_study, store_design
 
@@ -104,6 +104,7 @@ def test_analysis_answers_agree_with_and_without_copies(study):
             features.kld_categories(engine, job_id, group),
             features.easy_examples(engine, job_id),
             rates.rate_summary(engine, job_id),
+            mia.mechanism_points(engine, job_id),
         ]
 
     fresh = answers()

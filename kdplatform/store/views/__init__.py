@@ -56,6 +56,7 @@ ORDER = (
     "zlib_correlation",
     "approximate_memorization_rates",
     "example_memorization",
+    "mechanism_examples",
 )
 
 COLUMNS_READ: dict[str, tuple[tuple[str, str], ...]] = {
