@@ -10,14 +10,14 @@ from sqlalchemy import text
 
 from kdplatform.analysis import features, groups, mia, overlap, rates, reading
 from kdplatform.store import db, materialized
-from kdplatform.testing import analysis_design, build_study, store_design
+from kdplatform.testing import build_study, store_design
 
 
 @pytest.fixture
 def study(db_url):
     engine = db.make_engine(db_url)
     db.upgrade(engine)
-    built = build_study(engine, analysis_design())
+    built = build_study(engine, store_design("copies"))
     yield engine, built
     engine.dispose()
 
