@@ -11,7 +11,7 @@ checkpoints, lineage and a classifier run. Memorization follows a latent difficu
 overlap as they do in the paper. Rows go in through kdplatform.store.db.bulk_insert from Arrow, chunk by
 chunk, as the pipeline writes them, and the job's copies of the slow views are written at the end, as
 `kdplatform run` ends (kdplatform/store/materialized.py); a database reused with --db is first brought to
-the current schema, which writes them where they are missing.
+the current schema (migration 0013 writes the copies of one made before it).
 
 Each page's queries are the calls its view makes (uncached); the table prints seconds per call and per
 page, slowest page last, each beside its ratio to a plain `SELECT run_id, COUNT(*) FROM scan_results

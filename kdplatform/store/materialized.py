@@ -72,18 +72,24 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     return not (type_ == "table" and name is not None and is_copy(name))
 
 
-_RUN_COLUMNS = "id, kind, role, seed, temperature, objective, status, config_hash, dataset_id, model_id"
+_RUNS = (
+    "SELECT id, kind, role, seed, temperature, objective, status, config_hash, dataset_id, model_id, "
+    "started_at, finished_at FROM runs WHERE job_id = :j ORDER BY id"
+)
+
+
+def _runs_of(conn: Connection, job_id: int) -> bytes:
+    """The job's runs rows as the states digest them."""
+    return repr([tuple(r) for r in conn.execute(text(_RUNS), {"j": int(job_id)}).all()]).encode()
+
+
+def _state(view: str, runs: bytes) -> str:
+    return hashlib.sha256(views.get(view).body.encode() + runs).hexdigest()
 
 
 def job_state(conn: Connection, job_id: int, view: str) -> str:
     """A digest of what `view`'s rows for the job depend on: its SQL and the job's runs rows."""
-    rows = conn.execute(
-        text(f"SELECT {_RUN_COLUMNS}, started_at, finished_at FROM runs WHERE job_id = :j ORDER BY id"),
-        {"j": int(job_id)},
-    ).all()
-    digest = hashlib.sha256(views.get(view).body.encode())
-    digest.update(repr([tuple(r) for r in rows]).encode())
-    return digest.hexdigest()
+    return _state(view, _runs_of(conn, job_id))
 
 
 def source(conn: Connection, view: str, job_id: int) -> str:
@@ -106,7 +112,12 @@ def refresh(
     if not _present(conn):
         return []
     j = {"j": int(job_id)}
-    written = [v for v in names if force or source(conn, v, job_id) == v]
+    runs = _runs_of(conn, job_id)  # the runs rows are read once: this transaction writes none
+    recorded = dict(
+        conn.execute(text(f"SELECT view_name, state FROM {STATE_TABLE} WHERE job_id = :j"), j).all()
+    )
+    states = {view: _state(view, runs) for view in names}
+    written = [view for view, state in states.items() if force or recorded.get(view) != state]
     for view in written:
         table = copy_name(view)
         conn.execute(text(f"DELETE FROM {table} WHERE job_id = :j"), j)
@@ -114,7 +125,7 @@ def refresh(
         conn.execute(text(f"DELETE FROM {STATE_TABLE} WHERE view_name = :v AND job_id = :j"), j | {"v": view})
         conn.execute(
             text(f"INSERT INTO {STATE_TABLE} (view_name, job_id, state) VALUES (:v, :j, :s)"),
-            j | {"v": view, "s": job_state(conn, job_id, view)},
+            j | {"v": view, "s": states[view]},
         )
     return written
 
